@@ -1,0 +1,1 @@
+"""Agents clawkeeper keeps: the `AgentAdapter` interface and its implementations."""

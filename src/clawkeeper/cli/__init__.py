@@ -1,0 +1,1 @@
+"""The command line: parse, call the core, render (rich or --json), map errors to exit codes."""

@@ -1,0 +1,66 @@
+"""HTTP requests: one client configuration, explicit timeouts, errors as values or typed errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+USER_AGENT = "clawkeeper"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    url: str
+    status: int
+    text: str
+    elapsed_s: float
+    headers: Mapping[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    def json_or_none(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class HttpFailure:
+    """A request that got no HTTP answer (refused, timed out, DNS failure)."""
+
+    url: str
+    reason: str
+    elapsed_s: float
+
+
+def get(
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse | HttpFailure:
+    """GET `url`. Transport problems come back as HttpFailure, never as an exception."""
+    started = time.monotonic()
+    merged = {"User-Agent": USER_AGENT, **(headers or {})}
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            response = client.get(url, headers=merged)
+    except httpx.TimeoutException:
+        return HttpFailure(url, f"timed out after {timeout:g}s", time.monotonic() - started)
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        return HttpFailure(url, reason, time.monotonic() - started)
+    return HttpResponse(
+        url=url,
+        status=response.status_code,
+        text=response.text,
+        elapsed_s=time.monotonic() - started,
+        headers=dict(response.headers),
+    )
