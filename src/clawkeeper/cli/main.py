@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from clawkeeper import __version__
-from clawkeeper.cli import config_cmd, history_cmd, init_cmd, lab_cmd, status_cmd
+from clawkeeper.cli import backup_cmd, config_cmd, history_cmd, init_cmd, lab_cmd, status_cmd
 from clawkeeper.cli.context import AppContext
 from clawkeeper.errors import ClawkeeperError, ExitCode, Interrupted
 
@@ -55,6 +55,7 @@ app.command("status")(status_cmd.status)
 app.command("history")(history_cmd.history)
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(backup_cmd.app, name="backup")
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
