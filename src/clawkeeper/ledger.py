@@ -187,16 +187,20 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) ->
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (executescript would commit our transaction)."""
+    """Split a migration script into statements (executescript would commit our transaction).
+
+    Splits at semicolons, joining pieces until SQLite says the statement is complete, so a
+    semicolon inside a string or trigger body does not split it.
+    """
     out: list[str] = []
     buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
+    for piece in script.split(";"):
+        buffer += piece + ";"
         if sqlite3.complete_statement(buffer):
-            if buffer.strip():
+            if buffer.strip(" \n\t;"):
                 out.append(buffer.strip())
             buffer = ""
-    if buffer.strip():
+    if buffer.strip(" \n\t;"):
         out.append(buffer.strip())
     return out
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from clawkeeper.cli.context import app_context
+from clawkeeper.cli.context import recorded
 from clawkeeper.cli.render import console, emit_json
 from clawkeeper.ledger import RunRecord
 
@@ -31,18 +31,25 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")] = False,
 ) -> None:
     """List recent clawkeeper runs: command, outcome, duration, error."""
-    ledger = app_context(ctx).ledger
-    if run_id is not None:
-        record = ledger.get_run(run_id)
+    args = {"limit": limit, "command": command, "run": run_id, "json": as_json}
+    with recorded(ctx, "history", args) as app:
+        ledger = app.ledger
+        if run_id is not None:
+            record = ledger.get_run(run_id)
+            if as_json:
+                emit_json("run", {"run": record.to_json()})
+            else:
+                _print_run(record)
+            return
+        # this invocation is itself recorded; leave it out of its own listing
+        runs = [r for r in ledger.recent_runs(limit=limit + 1, command=command) if r.id != app.run_id][:limit]
         if as_json:
-            emit_json("run", {"run": record.to_json()})
-        else:
-            _print_run(record)
-        return
-    runs = ledger.recent_runs(limit=limit, command=command)
-    if as_json:
-        emit_json("history", {"runs": [r.to_json() for r in runs]})
-        return
+            emit_json("history", {"runs": [r.to_json() for r in runs]})
+            return
+        _print_table(runs)
+
+
+def _print_table(runs: list[RunRecord]) -> None:
     if not runs:
         console.print("No runs recorded yet.")
         return

@@ -1,0 +1,1 @@
+"""The update runbook: release intelligence, policy, and the persisted update state machine."""
