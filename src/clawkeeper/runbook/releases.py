@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import semantic_version
 
+from clawkeeper.agent.openclaw.versions import try_parse_version
 from clawkeeper.config import ReleasesSettings
 from clawkeeper.effects import http
 from clawkeeper.effects.fs import atomic_write_json
@@ -102,42 +103,44 @@ def node_satisfies(node_version: str, node_range: str | None) -> bool | None:
         return None
 
 
-def summarize(
-    facts: RegistryFacts,
-    *,
-    node_version: str | None,
-    sort_key: Callable[[str], Any],
-    is_stable: Callable[[str], bool],
-    is_extended_stable: Callable[[str], bool],
-) -> ReleaseReport:
-    """Channels and the newest stable version runnable on `node_version` (pure)."""
+def _newest(versions: Iterable[str | None]) -> str | None:
+    parsed = [v for v in (try_parse_version(t) for t in versions) if v is not None]
+    return str(max(parsed)) if parsed else None
+
+
+def summarize(facts: RegistryFacts, *, node_version: str | None) -> ReleaseReport:
+    """Channels and the newest stable version runnable on `node_version` (pure).
+
+    stable = dist-tag `latest`; beta = the newer of `beta` and `latest` (OpenClaw's own rule);
+    extended-stable = its dist-tag, else the newest PATCH>=33 release listed (marked "derived").
+    """
     stable = facts.dist_tags.get("latest")
-    candidates_beta = [v for v in (facts.dist_tags.get("beta"), stable) if v]
-    beta = max(candidates_beta, key=sort_key) if candidates_beta else None
-    extended_tag = facts.dist_tags.get("extended-stable")
+    beta_tag = facts.dist_tags.get("beta")
+    beta = _newest([beta_tag, stable])
     channels = [
         ChannelRelease("stable", stable, "dist-tag:latest" if stable else "unavailable",
                        facts.engines.get(stable) if stable else None),
-        ChannelRelease("beta", beta, "dist-tag:beta" if facts.dist_tags.get("beta") == beta and beta
-                       else ("dist-tag:latest" if beta else "unavailable"),
+        ChannelRelease("beta", beta,
+                       "unavailable" if beta is None else ("dist-tag:beta" if beta == beta_tag else "dist-tag:latest"),
                        facts.engines.get(beta) if beta else None),
     ]
+    extended_tag = facts.dist_tags.get("extended-stable")
     if extended_tag:
         channels.append(ChannelRelease("extended-stable", extended_tag, "dist-tag:extended-stable",
                                        facts.engines.get(extended_tag)))
     else:
-        extended = [v for v in facts.engines if is_extended_stable(v)]
-        newest_ext = max(extended, key=sort_key) if extended else None
-        channels.append(ChannelRelease("extended-stable", newest_ext, "derived" if newest_ext else "unavailable",
-                                       facts.engines.get(newest_ext) if newest_ext else None))
+        extended = _newest(
+            v for v in facts.engines if (p := try_parse_version(v)) is not None and p.is_extended_stable
+        )
+        channels.append(ChannelRelease("extended-stable", extended, "derived" if extended else "unavailable",
+                                       facts.engines.get(extended) if extended else None))
     newest_for_node: str | None = None
     if node_version:
-        runnable = [
+        newest_for_node = _newest(
             v for v, rng in facts.engines.items()
-            if is_stable(v) and node_satisfies(node_version, rng) is True
-        ]
-        if runnable:
-            newest_for_node = max(runnable, key=sort_key)
+            if (p := try_parse_version(v)) is not None and p.is_stable
+            and node_satisfies(node_version, rng) is True
+        )
     return ReleaseReport(
         channels=tuple(channels),
         node_version=node_version,
@@ -179,6 +182,21 @@ class ReleaseSource:
                 "fetched_at": facts.fetched_at,
             },
             mode=0o644,
+        )
+
+    def report(self, node_version: str | None, *, refresh: bool = False) -> ReleaseReport:
+        """Channels and the newest release for `node_version`; never raises for network trouble."""
+        facts, stale, error = self.facts(refresh=refresh)
+        if facts is None:
+            return ReleaseReport(node_version=node_version, error=error)
+        report = summarize(facts, node_version=node_version)
+        return ReleaseReport(
+            channels=report.channels,
+            node_version=report.node_version,
+            newest_for_node=report.newest_for_node,
+            fetched_at=report.fetched_at,
+            stale=stale,
+            error=error,
         )
 
     def facts(self, *, refresh: bool = False) -> tuple[RegistryFacts | None, bool, str | None]:
