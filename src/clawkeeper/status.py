@@ -61,9 +61,7 @@ class StatusReport:
             "gates": [g.to_json() for g in self.gates],
             "gate_error": self.gate_error,
             "releases": self.releases.to_json() if self.releases else None,
-            "recent_runs": [
-                {k: v for k, v in r.to_json().items() if k != "steps"} for r in self.recent_runs
-            ],
+            "recent_runs": [{k: v for k, v in r.to_json().items() if k != "steps"} for r in self.recent_runs],
             "notes": list(self.notes),
             "exit_code": int(self.exit_code),
         }

@@ -38,7 +38,9 @@ def _lab_target(settings: Settings, name: str | None) -> OpenClawTarget:
     return running[0]
 
 
-def resolve_target(settings: Settings, choice: str | None, env: Mapping[str, str] | None = None) -> OpenClawTarget:
+def resolve_target(
+    settings: Settings, choice: str | None, env: Mapping[str, str] | None = None
+) -> OpenClawTarget:
     import os
 
     environ = os.environ if env is None else env

@@ -24,8 +24,10 @@ def serve(routes: Routes) -> Iterator[str]:
         def do_GET(self) -> None:
             routes.requests.append((self.path, dict(self.headers)))
             status, body = routes.get(self.path, (404, {"error": "not found"}))
-            data = body if isinstance(body, bytes) else (
-                body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            data = (
+                body
+                if isinstance(body, bytes)
+                else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
             )
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

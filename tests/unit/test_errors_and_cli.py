@@ -11,10 +11,25 @@ import pytest
 from clawkeeper.errors import EXIT_CODE_MEANINGS, ClawkeeperError, ExitCode
 
 PINNED = {
-    "OK": 0, "FAILED": 1, "USAGE": 2, "CONFIG": 3, "AGENT_NOT_FOUND": 4, "AGENT_UNAVAILABLE": 5,
-    "AGENT_PROTOCOL": 6, "ENVIRONMENT": 7, "CONFLICT": 8, "TIMEOUT": 9, "COMMAND_FAILED": 10,
-    "LEDGER": 11, "SANDBOX": 12, "INTEGRITY": 13, "CREDENTIALS": 14, "NOT_FOUND": 15,
-    "INCONCLUSIVE": 20, "INTERNAL": 70, "INTERRUPTED": 130,
+    "OK": 0,
+    "FAILED": 1,
+    "USAGE": 2,
+    "CONFIG": 3,
+    "AGENT_NOT_FOUND": 4,
+    "AGENT_UNAVAILABLE": 5,
+    "AGENT_PROTOCOL": 6,
+    "ENVIRONMENT": 7,
+    "CONFLICT": 8,
+    "TIMEOUT": 9,
+    "COMMAND_FAILED": 10,
+    "LEDGER": 11,
+    "SANDBOX": 12,
+    "INTEGRITY": 13,
+    "CREDENTIALS": 14,
+    "NOT_FOUND": 15,
+    "INCONCLUSIVE": 20,
+    "INTERNAL": 70,
+    "INTERRUPTED": 130,
 }
 
 
@@ -34,13 +49,20 @@ def test_every_error_class_has_a_documented_code() -> None:
         assert cls.exit_code in EXIT_CODE_MEANINGS, cls
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     import os
 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "clawkeeper.cli.main", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
     )
 
 

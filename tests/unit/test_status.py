@@ -10,8 +10,8 @@ from clawkeeper.agent.adapter import (
     Discovery,
     EndpointCheck,
     Finding,
-    GatewayEndpoint,
     GateResult,
+    GatewayEndpoint,
     Health,
     InstallKind,
     NodeRuntime,
@@ -39,15 +39,26 @@ class FakeAdapter:
             binary=Path("/lab/bin/openclaw"),
             install_kind=InstallKind.NPM_GLOBAL,
             cli_version="2026.8.2",
-            gateway=GatewayEndpoint(port=18996, bind="loopback", auth_mode="token", url="http://127.0.0.1:18996"),
+            gateway=GatewayEndpoint(
+                port=18996, bind="loopback", auth_mode="token", url="http://127.0.0.1:18996"
+            ),
             node=NodeRuntime(Path("/lab/node"), "24.19.0"),
         )
 
     def health(self) -> Health:
-        check = EndpointCheck(url="http://127.0.0.1:18996/readyz", status=200 if self.ready else 503,
-                              ok=self.ready, latency_ms=3.0)
-        return Health(live=True, ready=self.ready, failing=() if self.ready else ("agent-database:main",),
-                      running_version="2026.8.2", checks=(check,))
+        check = EndpointCheck(
+            url="http://127.0.0.1:18996/readyz",
+            status=200 if self.ready else 503,
+            ok=self.ready,
+            latency_ms=3.0,
+        )
+        return Health(
+            live=True,
+            ready=self.ready,
+            failing=() if self.ready else ("agent-database:main",),
+            running_version="2026.8.2",
+            checks=(check,),
+        )
 
     def busy(self) -> BusyState:
         if self.busy_error:
@@ -61,12 +72,18 @@ class FakeAdapter:
             Finding("core/doctor/gateway-config", "warning", "loopback only"),
             Finding("core/doctor/token", "warning", "plaintext token"),
         )
-        return [GateResult("doctor lint", Outcome.passed(), findings), GateResult("config validate", Outcome.passed())]
+        return [
+            GateResult("doctor lint", Outcome.passed(), findings),
+            GateResult("config validate", Outcome.passed()),
+        ]
 
 
 def releases(node: str | None) -> ReleaseReport:
-    return ReleaseReport(channels=(ChannelRelease("stable", "2026.9.6", "dist-tag:latest"),),
-                         node_version=node, newest_for_node="2026.9.6")
+    return ReleaseReport(
+        channels=(ChannelRelease("stable", "2026.9.6", "dist-tag:latest"),),
+        node_version=node,
+        newest_for_node="2026.9.6",
+    )
 
 
 def test_fake_adapter_satisfies_the_protocol() -> None:
@@ -95,7 +112,9 @@ def test_not_ready_agent_exits_5_and_says_why() -> None:
 
 
 def test_one_failing_part_does_not_hide_the_others() -> None:
-    report = collect_status(FakeAdapter(busy_error=True, gates_error=True), releases=releases, recent_runs=list)
+    report = collect_status(
+        FakeAdapter(busy_error=True, gates_error=True), releases=releases, recent_runs=list
+    )
     assert report.busy.busy is None
     assert report.busy.error == "gateway call status failed"
     assert report.gate_error == "doctor timed out"

@@ -60,16 +60,23 @@ def _print_table(runs: list[RunRecord]) -> None:
         style = OUTCOME_STYLE.get(r.outcome, "white")
         took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "—"
         table.add_row(
-            str(r.id), r.started_at[:19].replace("T", " "), r.command, r.target or "—",
-            f"[{style}]{r.outcome}[/]", took, (r.error or "")[:120],
+            str(r.id),
+            r.started_at[:19].replace("T", " "),
+            r.command,
+            r.target or "—",
+            f"[{style}]{r.outcome}[/]",
+            took,
+            (r.error or "")[:120],
         )
     console.print(table)
 
 
 def _print_run(record: RunRecord) -> None:
     style = OUTCOME_STYLE.get(record.outcome, "white")
-    console.print(f"run {record.id}  [bold]{record.command}[/]  [{style}]{record.outcome}[/]"
-                  f"  exit {record.exit_code}  started {record.started_at}")
+    console.print(
+        f"run {record.id}  [bold]{record.command}[/]  [{style}]{record.outcome}[/]"
+        f"  exit {record.exit_code}  started {record.started_at}"
+    )
     if record.error:
         console.print(f"  error: {record.error}")
     for step in record.steps:

@@ -22,7 +22,9 @@ def init(
         Path | None, typer.Option("--output", "-o", help="Where to write (default: --config path, else XDG).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config file.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Discover the agent (live install, else a running lab) and write clawkeeper.toml."""

@@ -38,8 +38,13 @@ def main(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Config file (default: ./clawkeeper.toml, then XDG).",
-                     envvar="CLAWKEEPER_CONFIG", show_envvar=True),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: ./clawkeeper.toml, then XDG).",
+            envvar="CLAWKEEPER_CONFIG",
+            show_envvar=True,
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")

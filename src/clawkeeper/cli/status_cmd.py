@@ -24,8 +24,12 @@ def status(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Option("--target", "-t", help=f"Which agent: {TARGET_HELP}.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")] = False,
-    gates: Annotated[bool, typer.Option("--gates/--no-gates", help="Run doctor lint and config validation.")] = True,
-    offline: Annotated[bool, typer.Option("--offline", help="Do not ask the npm registry for releases.")] = False,
+    gates: Annotated[
+        bool, typer.Option("--gates/--no-gates", help="Run doctor lint and config validation.")
+    ] = True,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not ask the npm registry for releases.")
+    ] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Ignore the cached release list.")] = False,
 ) -> None:
     """Show versions, health, busy state, doctor findings, releases and recent runs.
@@ -128,7 +132,9 @@ def render(report: StatusReport) -> None:
             if rel.stale:
                 line += "  [yellow](cached; registry unreachable)[/]"
             table.add_row("releases", line)
-            table.add_row("newest for this Node", f"{rel.newest_for_node or 'none'} (node {rel.node_version or '?'})")
+            table.add_row(
+                "newest for this Node", f"{rel.newest_for_node or 'none'} (node {rel.node_version or '?'})"
+            )
         else:
             table.add_row("releases", f"[yellow]unavailable[/] ({rel.error})")
     for note in (*d.notes, *report.notes):
@@ -141,5 +147,7 @@ def render(report: StatusReport) -> None:
 
 
 def _verdict(value: str) -> str:
-    style = {"passed": "green", "failed": "red", "skipped": "dim", "inconclusive": "yellow"}.get(value, "white")
+    style = {"passed": "green", "failed": "red", "skipped": "dim", "inconclusive": "yellow"}.get(
+        value, "white"
+    )
     return f"[{style}]{value}[/]"

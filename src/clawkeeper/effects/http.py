@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +13,16 @@ from typing import Any
 import httpx
 
 USER_AGENT = "clawkeeper"
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust store (and SSL_CERT_FILE/SSL_CERT_DIR), not only certifi's bundle.
+
+    `trust_env=False` keeps proxies and .netrc out of our requests, but it also makes httpx ignore
+    SSL_CERT_FILE; hosts behind a TLS-inspecting proxy trust its CA only through the system store.
+    """
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,9 @@ def get(
     started = time.monotonic()
     merged = {"User-Agent": USER_AGENT, **(headers or {})}
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(
+            timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()
+        ) as client:
             response = client.get(url, headers=merged)
     except httpx.TimeoutException:
         return HttpFailure(url, f"timed out after {timeout:g}s", time.monotonic() - started)

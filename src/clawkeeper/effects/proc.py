@@ -13,14 +13,17 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from clawkeeper.errors import AgentProtocolError, CommandFailed, EnvironmentProblem, OperationTimeout
 
-SECRET_FLAGS = frozenset({"--token", "--password", "--passphrase", "--api-key", "--secret", "--key"})
+SECRET_FLAGS = frozenset(
+    {"--token", "--password", "--passphrase", "--api-key", "--secret", "--key"}
+    | {"--gateway-token", "--gateway-password"}  # `openclaw onboard`
+)
 SECRET_WORDS = ("token", "password", "passphrase", "secret", "apikey", "api_key", "api-key")
 
 
@@ -128,9 +131,7 @@ def run(
             f"program not found: {argv[0]}", hint="install it or fix the configured path"
         ) from exc
     except PermissionError as exc:
-        raise EnvironmentProblem(
-            f"program not executable: {argv[0]}", hint="check its permissions"
-        ) from exc
+        raise EnvironmentProblem(f"program not executable: {argv[0]}", hint="check its permissions") from exc
     try:
         stdout, stderr = proc.communicate(input=input_text, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -236,6 +237,44 @@ def spawn(
             )
         except FileNotFoundError as exc:
             raise EnvironmentProblem(f"program not found: {argv[0]}") from exc
+
+
+def wait(
+    proc: subprocess.Popen[Any],
+    *,
+    timeout: float,
+    argv: Sequence[str] | None = None,
+    on_tick: Callable[[float], None] | None = None,
+    tick_s: float = 1.0,
+) -> int:
+    """Wait for a process started with `spawn`, calling `on_tick(elapsed_s)` about every `tick_s`.
+
+    Long installs and migrations report progress this way. On timeout, or when the wait itself is
+    interrupted (Ctrl-C, SIGTERM turned into an exception), the process group is terminated and
+    killed before the exception propagates, so nothing outlives the call.
+    """
+    started = time.monotonic()
+    shown = " ".join(redact_argv(argv)) if argv is not None else f"process {proc.pid}"
+    try:
+        while True:
+            elapsed = time.monotonic() - started
+            remaining = timeout - elapsed
+            if remaining <= 0:
+                _kill_group(proc)
+                raise OperationTimeout(
+                    f"`{shown}` did not finish within {timeout:g}s",
+                    hint="raise the timeout in clawkeeper.toml or check why the command hangs",
+                )
+            try:
+                return proc.wait(timeout=min(tick_s, remaining))
+            except subprocess.TimeoutExpired:
+                if on_tick is not None:
+                    on_tick(time.monotonic() - started)
+    except OperationTimeout:
+        raise
+    except BaseException:
+        _kill_group(proc)
+        raise
 
 
 def pid_alive(pid: int) -> bool:

@@ -118,27 +118,45 @@ def summarize(facts: RegistryFacts, *, node_version: str | None) -> ReleaseRepor
     beta_tag = facts.dist_tags.get("beta")
     beta = _newest([beta_tag, stable])
     channels = [
-        ChannelRelease("stable", stable, "dist-tag:latest" if stable else "unavailable",
-                       facts.engines.get(stable) if stable else None),
-        ChannelRelease("beta", beta,
-                       "unavailable" if beta is None else ("dist-tag:beta" if beta == beta_tag else "dist-tag:latest"),
-                       facts.engines.get(beta) if beta else None),
+        ChannelRelease(
+            "stable",
+            stable,
+            "dist-tag:latest" if stable else "unavailable",
+            facts.engines.get(stable) if stable else None,
+        ),
+        ChannelRelease(
+            "beta",
+            beta,
+            "unavailable" if beta is None else ("dist-tag:beta" if beta == beta_tag else "dist-tag:latest"),
+            facts.engines.get(beta) if beta else None,
+        ),
     ]
     extended_tag = facts.dist_tags.get("extended-stable")
     if extended_tag:
-        channels.append(ChannelRelease("extended-stable", extended_tag, "dist-tag:extended-stable",
-                                       facts.engines.get(extended_tag)))
+        channels.append(
+            ChannelRelease(
+                "extended-stable", extended_tag, "dist-tag:extended-stable", facts.engines.get(extended_tag)
+            )
+        )
     else:
         extended = _newest(
             v for v in facts.engines if (p := try_parse_version(v)) is not None and p.is_extended_stable
         )
-        channels.append(ChannelRelease("extended-stable", extended, "derived" if extended else "unavailable",
-                                       facts.engines.get(extended) if extended else None))
+        channels.append(
+            ChannelRelease(
+                "extended-stable",
+                extended,
+                "derived" if extended else "unavailable",
+                facts.engines.get(extended) if extended else None,
+            )
+        )
     newest_for_node: str | None = None
     if node_version:
         newest_for_node = _newest(
-            v for v, rng in facts.engines.items()
-            if (p := try_parse_version(v)) is not None and p.is_stable
+            v
+            for v, rng in facts.engines.items()
+            if (p := try_parse_version(v)) is not None
+            and p.is_stable
             and node_satisfies(node_version, rng) is True
         )
     return ReleaseReport(

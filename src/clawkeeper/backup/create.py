@@ -1,0 +1,529 @@
+"""Taking a snapshot: walk the sources, capture databases, store new chunks, write the snapshot.
+
+Order of writes (what makes a crash harmless): packs → index → snapshot, see `writer`. A backup
+takes no lock; it registers a liveness `Session` so a concurrent prune knows to wait for it.
+
+Files whose size, mtime, ctime and inode match the parent snapshot are not read again (the
+parent's chunk list is reused, after checking every chunk is still stored in an unmarked pack).
+SQLite databases are recognised by their header, captured with the backup API into a private
+scratch file and cut at page boundaries; their `-wal`/`-shm`/`-journal` sidecars are not stored,
+because the capture already contains every committed transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from clawkeeper import __version__
+from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_chunks
+from clawkeeper.backup.compress import StreamCompressor
+from clawkeeper.backup.marks import load_marks, marked_packs
+from clawkeeper.backup.packs import BlobKind, pack_object_name
+from clawkeeper.backup.progress import ProgressCallback, Reporter
+from clawkeeper.backup.repository import Repository
+from clawkeeper.backup.sessions import Session
+from clawkeeper.backup.snapshots import Snapshot, iter_tree, list_snapshots, save_snapshot
+from clawkeeper.backup.sources import SourceRoot, SourceSet
+from clawkeeper.backup.sqlite_capture import (
+    CaptureFailed,
+    capture,
+    is_sqlite_file,
+    sidecar_of,
+    source_signature,
+)
+from clawkeeper.backup.tree import Entry, EntryType
+from clawkeeper.backup.writer import BlobWriter
+from clawkeeper.errors import IntegrityError, UsageError
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    tags: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)  # caller facts: openclaw_version, ...
+    parent: str | None = None  # a snapshot id to compare against; None picks the latest match
+    use_files_cache: bool = True  # False: read every file again
+    sqlite_capture: bool = True  # False: store databases as plain files (never for live ones)
+    sqlite_quick_check: bool = True
+    scratch_dir: Path | None = None  # where database images are staged (default: system temp)
+    dry_run: bool = False
+    hostname: str | None = None
+
+
+@dataclass
+class BackupResult:
+    snapshot: Snapshot
+    dry_run: bool
+    warnings: list[str]
+    incomplete: bool  # some files could not be read: the snapshot exists but misses them
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot": None if self.dry_run else self.snapshot.id,
+            "dry_run": self.dry_run,
+            "time": self.snapshot.time,
+            "parent": self.snapshot.parent,
+            "stats": self.snapshot.stats,
+            "meta": self.snapshot.meta,
+            "warnings": self.warnings,
+            "incomplete": self.incomplete,
+        }
+
+
+@dataclass
+class _Planned:
+    """One filesystem object found by the scan."""
+
+    root: SourceRoot
+    path: Path
+    rel: str  # snapshot path: the absolute path without its leading "/"
+    st: os.stat_result
+    kind: EntryType
+    sqlite: bool = False
+
+
+@dataclass
+class _Counters:
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    bytes: int = 0
+    files_reused: int = 0
+    files_read: int = 0
+    databases: int = 0
+    databases_reused: int = 0
+    excluded: int = 0
+    sidecars_skipped: int = 0
+    unreadable: int = 0
+
+
+def snapshot_path(path: Path) -> str:
+    return path.as_posix().lstrip("/")
+
+
+def _file_signature(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+class _Scanner:
+    """Walks the roots in a stable order, applying exclusions. Never follows a symlink."""
+
+    def __init__(self, sources: SourceSet, counters: _Counters, warnings: list[str], sqlite: bool) -> None:
+        self.sources = sources
+        self.counters = counters
+        self.warnings = warnings
+        self.sqlite = sqlite
+
+    def scan(self) -> list[_Planned]:
+        out: list[_Planned] = []
+        for root in self.sources.roots:
+            try:
+                st = os.lstat(root.path)
+            except OSError as exc:
+                self.warnings.append(f"cannot read {root.path}: {exc.strerror}; skipped")
+                self.counters.unreadable += 1
+                continue
+            item = self._planned(root, root.path, st)
+            if item is None:
+                continue
+            out.append(item)
+            if item.kind is EntryType.DIR:
+                out.extend(self._walk(root, root.path))
+        return out
+
+    def _planned(self, root: SourceRoot, path: Path, st: os.stat_result) -> _Planned | None:
+        rel = snapshot_path(path)
+        if stat.S_ISDIR(st.st_mode):
+            return _Planned(root, path, rel, st, EntryType.DIR)
+        if stat.S_ISLNK(st.st_mode):
+            return _Planned(root, path, rel, st, EntryType.SYMLINK)
+        if stat.S_ISREG(st.st_mode):
+            is_db = self.sqlite and st.st_size >= 512 and is_sqlite_file(path)
+            return _Planned(root, path, rel, st, EntryType.FILE, sqlite=is_db)
+        self.warnings.append(f"{path} is not a regular file, directory or symlink; skipped")
+        return None
+
+    def _walk(self, root: SourceRoot, directory: Path) -> Iterator[_Planned]:
+        try:
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            self.warnings.append(f"cannot list {directory}: {exc.strerror}; its contents are missing")
+            self.counters.unreadable += 1
+            return
+        databases: set[str] = set()
+        for child in children:
+            path = Path(child.path)
+            try:
+                st = child.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished since the listing
+            except OSError as exc:
+                self.warnings.append(f"cannot stat {path}: {exc.strerror}; skipped")
+                self.counters.unreadable += 1
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            rel_to_root = path.relative_to(root.path).as_posix()
+            if self.sources.excludes.match(root, rel_to_root, str(path), is_dir):
+                self.counters.excluded += 1
+                continue
+            base = sidecar_of(child.name)
+            if base is not None and base in databases:
+                self.counters.sidecars_skipped += 1
+                continue
+            item = self._planned(root, path, st)
+            if item is None:
+                continue
+            if item.sqlite:
+                databases.add(child.name)
+            yield item
+            if is_dir:
+                yield from self._walk(root, path)
+
+
+class _ParentCache:
+    """The parent snapshot's entries by path, for skipping unchanged files."""
+
+    def __init__(self, entries: dict[str, Entry], snapshot_id: str | None) -> None:
+        self.entries = entries
+        self.snapshot_id = snapshot_id
+
+    @classmethod
+    def empty(cls) -> _ParentCache:
+        return cls({}, None)
+
+    def reusable(self, rel: str, sig: str | None, writer: BlobWriter) -> Entry | None:
+        if sig is None:
+            return None
+        old = self.entries.get(rel)
+        if old is None or old.type is not EntryType.FILE or old.sig != sig:
+            return None
+        if not all(writer.known(blob_id) for blob_id in old.content):
+            return None  # a chunk was pruned or sits in a pack marked for deletion: read again
+        return old
+
+
+def _find_parent(
+    repo: Repository, sources: SourceSet, hostname: str, requested: str | None
+) -> Snapshot | None:
+    snapshots = list_snapshots(repo)
+    if requested is not None:
+        for snap in snapshots:
+            if snap.id.startswith(requested):
+                return snap
+        raise UsageError(f"parent snapshot {requested} not found")
+    paths = sorted(str(r.path) for r in sources.roots)
+    for snap in reversed(snapshots):
+        if snap.hostname == hostname and sorted(snap.paths) == paths:
+            return snap
+    return None
+
+
+class _Backup:
+    def __init__(
+        self, repo: Repository, sources: SourceSet, options: BackupOptions, progress: ProgressCallback | None
+    ) -> None:
+        self.repo = repo
+        self.sources = sources
+        self.options = options
+        self.progress = progress
+        self.counters = _Counters()
+        self.warnings: list[str] = list(sources.warnings)
+        self.databases: dict[str, dict[str, Any]] = {}
+        self.chunker = ContentChunker(repo.config.chunker, repo.master.chunker_seed)
+        self.compressor = StreamCompressor(repo.config.compression_level)
+        self.depended_packs: set[str] = set()
+        self.hostname = options.hostname or socket.gethostname()
+
+    def run(self) -> BackupResult:
+        started = time.monotonic()
+        started_at = datetime.now(UTC)
+        marks = load_marks(self.repo)
+        index = self.repo.load_index(marked=marked_packs(marks))
+        writer = BlobWriter(self.repo, index, dry_run=self.options.dry_run)
+        try:
+            parent_snapshot = _find_parent(self.repo, self.sources, self.hostname, self.options.parent)
+            parent = self._parent_cache(parent_snapshot)
+            scanner = _Scanner(self.sources, self.counters, self.warnings, self.options.sqlite_capture)
+            planned = scanner.scan()
+            total = sum(p.st.st_size for p in planned if p.kind is EntryType.FILE)
+            reporter = Reporter(self.progress, "backup", total_bytes=total, total_items=len(planned))
+            tree = bytearray()
+            with tempfile.TemporaryDirectory(
+                prefix="clawkeeper-backup-", dir=self.options.scratch_dir
+            ) as scratch:
+                for item in planned:
+                    entry = self._entry(item, parent, writer, Path(scratch), reporter)
+                    if entry is not None:
+                        tree += entry.to_line()
+                    reporter.advance(items=1, current=str(item.path))
+            reporter.finish()
+            tree_ids = self._store_tree(tree, writer)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        if not self.options.dry_run:
+            self._check_dependencies()
+        stats = self._stats(writer, time.monotonic() - started)
+        meta = {**self.sources.meta(), **self.options.meta}
+        if self.databases:
+            meta["databases"] = self.databases
+        snapshot = Snapshot(
+            time=started_at.isoformat(timespec="microseconds"),
+            hostname=self.hostname,
+            username=_username(),
+            roots=[r.to_json() for r in self.sources.roots],
+            tree=tree_ids,
+            parent=parent.snapshot_id,
+            tags=list(self.options.tags),
+            meta=meta,
+            stats=stats,
+            warnings=self.warnings[:200],
+            program=f"clawkeeper {__version__}",
+        )
+        if not self.options.dry_run:
+            save_snapshot(self.repo, snapshot)
+        return BackupResult(snapshot, self.options.dry_run, self.warnings, self.counters.unreadable > 0)
+
+    def _parent_cache(self, snapshot: Snapshot | None) -> _ParentCache:
+        if snapshot is None:
+            return _ParentCache.empty()
+        if not self.options.use_files_cache:
+            return _ParentCache({}, snapshot.id)
+        entries = {e.path: e for e in iter_tree(self.repo, snapshot) if e.type is EntryType.FILE}
+        return _ParentCache(entries, snapshot.id)
+
+    def _entry(
+        self, item: _Planned, parent: _ParentCache, writer: BlobWriter, scratch: Path, reporter: Reporter
+    ) -> Entry | None:
+        st = item.st
+        entry = Entry(
+            path=item.rel,
+            type=item.kind,
+            mode=stat.S_IMODE(st.st_mode),
+            mtime_ns=st.st_mtime_ns,
+            uid=st.st_uid,
+            gid=st.st_gid,
+        )
+        if item.kind is EntryType.DIR:
+            self.counters.dirs += 1
+            return entry
+        if item.kind is EntryType.SYMLINK:
+            try:
+                entry.link_target = os.readlink(item.path)  # noqa: PTH115 - verbatim target, not normalised
+            except OSError as exc:
+                self._unreadable(item.path, exc)
+                return None
+            self.counters.symlinks += 1
+            return entry
+        if item.sqlite:
+            return self._database(item, entry, parent, writer, scratch, reporter)
+        return self._file(item, entry, parent, writer, reporter)
+
+    def _reuse(self, entry: Entry, old: Entry, writer: BlobWriter) -> Entry:
+        entry.size = old.size
+        entry.content = old.content
+        for blob_id in old.content:
+            located = writer.index.lookup(blob_id)
+            if located is not None:
+                self.depended_packs.add(located.pack_id)
+        return entry
+
+    def _file(
+        self, item: _Planned, entry: Entry, parent: _ParentCache, writer: BlobWriter, reporter: Reporter
+    ) -> Entry | None:
+        sig = _file_signature(item.st)
+        entry.sig = sig
+        old = parent.reusable(item.rel, sig, writer)
+        if old is not None:
+            self.counters.files += 1
+            self.counters.files_reused += 1
+            self.counters.bytes += old.size
+            reporter.advance(old.size)
+            return self._reuse(entry, old, writer)
+        try:
+            fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self.warnings.append(f"{item.path} vanished during the backup; skipped")
+            return None
+        except OSError as exc:
+            self._unreadable(item.path, exc)
+            return None
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):
+                self.warnings.append(f"{item.path} changed type during the backup; skipped")
+                return None
+            try:
+                size = self._store_stream(handle, opened.st_size, writer, entry, reporter)
+            except OSError as exc:
+                self._unreadable(item.path, exc)
+                return None
+            after = os.fstat(fd)
+        if after.st_mtime_ns != opened.st_mtime_ns or after.st_size != size:
+            self.warnings.append(f"{item.path} changed while it was read; stored what was read")
+            entry.sig = None  # never reuse a torn read
+        entry.size = size
+        entry.mtime_ns = opened.st_mtime_ns
+        self.counters.files += 1
+        self.counters.files_read += 1
+        self.counters.bytes += size
+        return entry
+
+    def _store_stream(
+        self, handle: Any, size_hint: int, writer: BlobWriter, entry: Entry, reporter: Reporter
+    ) -> int:
+        self.compressor.reset()
+        total = 0
+        content: list[bytes] = []
+        if size_hint <= self.chunker.params.max_size:
+            data = handle.read()  # small files: one read, no stream buffer
+            chunks: Iterator[memoryview] = self.chunker.buffer(data)
+        else:
+            chunks = self.chunker.stream(handle)
+        for chunk in chunks:
+            blob_id, _new = writer.add(BlobKind.DATA, chunk, self.compressor)
+            content.append(blob_id)
+            total += len(chunk)
+            reporter.advance(len(chunk))
+        entry.content = content
+        return total
+
+    def _database(
+        self,
+        item: _Planned,
+        entry: Entry,
+        parent: _ParentCache,
+        writer: BlobWriter,
+        scratch: Path,
+        reporter: Reporter,
+    ) -> Entry | None:
+        sig = source_signature(item.path)
+        entry.sig = sig
+        old = parent.reusable(item.rel, sig, writer)
+        if old is not None and old.sqlite is not None:
+            entry.sqlite = old.sqlite
+            self.databases[item.rel] = old.sqlite
+            self.counters.files += 1
+            self.counters.databases += 1
+            self.counters.databases_reused += 1
+            self.counters.bytes += old.size
+            reporter.advance(item.st.st_size)
+            return self._reuse(entry, old, writer)
+        image = scratch / f"db-{self.counters.databases}.sqlite"
+        try:
+            captured = capture(item.path, image, quick_check=self.options.sqlite_quick_check)
+        except CaptureFailed as exc:
+            self.warnings.append(f"{item.path}: {exc}; stored as a plain file instead")
+            return self._file(item, entry, parent, writer, reporter)
+        try:
+            self.compressor.reset()
+            content: list[bytes] = []
+            with image.open("rb", buffering=0) as handle:
+                for chunk in fixed_chunks(handle, captured.chunk_size):
+                    blob_id, _new = writer.add(BlobKind.DATA, chunk, self.compressor)
+                    content.append(blob_id)
+            entry.content = content
+            entry.size = captured.size
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                image.unlink()
+        details = captured.to_json()
+        if captured.quick_check not in (None, "ok"):
+            self.warnings.append(f"{item.path}: quick_check reports {captured.quick_check!r}")
+        entry.sqlite = details
+        self.databases[item.rel] = details
+        self.counters.files += 1
+        self.counters.databases += 1
+        self.counters.bytes += captured.size
+        reporter.advance(item.st.st_size)
+        return entry
+
+    def _store_tree(self, tree: bytearray, writer: BlobWriter) -> list[bytes]:
+        chunker = ContentChunker(TREE_CHUNKER, self.repo.master.chunker_seed)
+        compressor = StreamCompressor(self.repo.config.compression_level)
+        ids: list[bytes] = []
+        for chunk in chunker.buffer(tree):
+            blob_id, _new = writer.add(BlobKind.TREE, chunk, compressor)
+            located = writer.index.lookup(blob_id)
+            if located is not None:
+                self.depended_packs.add(located.pack_id)
+            ids.append(blob_id)
+        return ids
+
+    def _check_dependencies(self) -> None:
+        """Refuse to write a snapshot naming a pack that vanished under us (a prune that judged our
+        session dead, say): better a failed backup than a snapshot that cannot restore."""
+        if not self.depended_packs:
+            return
+        present = {info.name.rsplit("/", 1)[-1] for info in self.repo.target.list("data")}
+        missing = sorted(p for p in self.depended_packs if p not in present)
+        if missing:
+            raise IntegrityError(
+                f"{len(missing)} pack(s) this backup reuses were deleted while it ran "
+                f"(first: {pack_object_name(missing[0])})",
+                hint="run the backup again; it will store the data anew",
+            )
+
+    def _unreadable(self, path: Path, exc: OSError) -> None:
+        self.counters.unreadable += 1
+        self.warnings.append(f"cannot read {path}: {exc.strerror}; skipped")
+
+    def _stats(self, writer: BlobWriter, duration: float) -> dict[str, Any]:
+        c = self.counters
+        w = writer.stats
+        return {
+            "files": c.files,
+            "dirs": c.dirs,
+            "symlinks": c.symlinks,
+            "bytes": c.bytes,
+            "files_read": c.files_read,
+            "files_reused": c.files_reused,
+            "databases": c.databases,
+            "databases_reused": c.databases_reused,
+            "excluded": c.excluded,
+            "sidecars_skipped": c.sidecars_skipped,
+            "unreadable": c.unreadable,
+            "blobs_added": w.blobs_added,
+            "added_raw_bytes": w.raw_bytes_added,
+            "added_stored_bytes": w.stored_bytes_added,
+            "packs_written": w.packs_written,
+            "duration_s": round(duration, 3),
+        }
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def create_snapshot(
+    repo: Repository,
+    sources: SourceSet,
+    options: BackupOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> BackupResult:
+    """Back up `sources` into `repo` and return the new snapshot (not stored when dry_run)."""
+    opts = options or BackupOptions()
+    if not sources.roots:
+        raise UsageError(
+            "nothing to back up: no source path exists", hint="check the state dir and paths given"
+        )
+    backup = _Backup(repo, sources, opts, progress)
+    if opts.dry_run:
+        return backup.run()
+    with Session(repo.target, "backup"):
+        return backup.run()

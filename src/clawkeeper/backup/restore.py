@@ -1,0 +1,394 @@
+"""Restoring a snapshot: into a fresh folder by default, in place only when asked and safe.
+
+A repository is input, not trusted code: before anything is written the whole tree is checked,
+and a snapshot with an absolute path, a `..` component, or an entry below one of its own
+symlinks is refused outright. Writing then walks directories by file descriptor with
+O_NOFOLLOW, so no path component can be a symlink — neither one the snapshot made nor one
+that was already on disk — and nothing lands outside the target.
+
+Files keep their permission bits (secrets stay 0600) and mtimes; owners are kept when running as
+root. Every chunk is checked against its id as it is read. Restored SQLite databases get a
+`quick_check`, and in-place restores delete stale `-wal`/`-shm` sidecars, which would otherwise
+be replayed over the restored pages.
+
+In place (`in_place=True`) writes over the original paths: refused while any process holds a
+file open below the snapshot's roots (the gateway must be stopped), and preceded by a safety
+snapshot of the current state, whose id is returned so the restore itself can be undone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clawkeeper.backup.create import BackupOptions, create_snapshot
+from clawkeeper.backup.packs import pack_object_name
+from clawkeeper.backup.progress import ProgressCallback, Reporter
+from clawkeeper.backup.repository import BlobCorrupt, Repository
+from clawkeeper.backup.snapshots import Snapshot, iter_tree, load_snapshot
+from clawkeeper.backup.sources import SourceSet
+from clawkeeper.backup.sqlite_capture import SIDECAR_SUFFIXES, integrity_check
+from clawkeeper.backup.tree import Entry, EntryType
+from clawkeeper.errors import IntegrityError, ResourceConflict, UsageError
+
+MAX_DIR_FDS = 128
+TEMP_PREFIX = ".clawkeeper-restore-"
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    target: Path | None = None  # a fresh (missing or empty) folder; None only with in_place
+    paths: tuple[str, ...] = ()  # restore only these paths (and what lies below them)
+    in_place: bool = False
+    check_databases: bool = True
+    keep_owners: bool | None = None  # None: keep them when running as root
+    safety_sources: SourceSet | None = None  # required for in_place: what the safety snapshot holds
+
+
+@dataclass
+class RestoreResult:
+    snapshot: str
+    target: str
+    in_place: bool
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    bytes: int = 0
+    databases: dict[str, str] = field(default_factory=dict)  # path -> quick_check result
+    roots: dict[str, str] = field(default_factory=dict)  # original root -> where it was restored
+    safety_snapshot: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(v == "ok" for v in self.databases.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.snapshot,
+            "target": self.target,
+            "in_place": self.in_place,
+            "files": self.files,
+            "dirs": self.dirs,
+            "symlinks": self.symlinks,
+            "bytes": self.bytes,
+            "databases": self.databases,
+            "roots": self.roots,
+            "safety_snapshot": self.safety_snapshot,
+            "warnings": self.warnings,
+            "ok": self.ok,
+        }
+
+
+def unsafe_reason(path: str) -> str | None:
+    """Why a snapshot path may not be restored, or None when it is a plain relative path."""
+    if not path:
+        return "empty path"
+    if "\x00" in path:
+        return "NUL byte in path"
+    if path.startswith("/"):
+        return "absolute path"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "'.', '..' or empty component"
+    return None
+
+
+def _selected(path: str, wanted: Sequence[str]) -> bool:
+    if not wanted:
+        return True
+    return any(path == w or path.startswith(w + "/") for w in wanted)
+
+
+def _normalise_selection(paths: Sequence[str]) -> list[str]:
+    out = []
+    for raw in paths:
+        text = raw.strip().rstrip("/").lstrip("/")
+        if not text or unsafe_reason(text):
+            raise UsageError(
+                f"--path {raw!r} is not a usable path", hint="give a path as shown by `backup show`"
+            )
+        out.append(text)
+    return out
+
+
+def plan_entries(entries: Sequence[Entry], wanted: Sequence[str]) -> list[Entry]:
+    """The entries to restore, after refusing the whole snapshot if any path is unsafe."""
+    links: set[str] = set()
+    chosen: list[Entry] = []
+    for entry in entries:
+        reason = unsafe_reason(entry.path)
+        if reason is None:
+            parts = entry.path.split("/")
+            for depth in range(1, len(parts)):
+                if "/".join(parts[:depth]) in links:
+                    reason = "it lies below a symlink in the same snapshot"
+                    break
+        if reason is not None:
+            raise IntegrityError(
+                f"the snapshot holds an unsafe path {entry.path!r} ({reason}); nothing was restored",
+                hint="this snapshot was not written by clawkeeper as stored; verify the repository",
+            )
+        if entry.type is EntryType.SYMLINK:
+            links.add(entry.path)
+        if _selected(entry.path, wanted):
+            chosen.append(entry)
+    return chosen
+
+
+def busy_processes(roots: Sequence[Path], proc_root: Path = Path("/proc")) -> list[str] | None:
+    """Processes holding a file open below any of `roots` ("pid name"), e.g. a running gateway.
+
+    Reads /proc/<pid>/fd directly; None when /proc is not there and nobody can tell.
+    """
+    if not proc_root.is_dir():
+        return None
+    prefixes = tuple(str(r).rstrip("/") + "/" for r in roots)
+    busy: list[str] = []
+    for pid_dir in proc_root.iterdir():
+        if not pid_dir.name.isdigit() or int(pid_dir.name) == os.getpid():
+            continue
+        try:
+            fds = list((pid_dir / "fd").iterdir())
+        except OSError:
+            continue  # gone, or not ours to inspect
+        for fd in fds:
+            try:
+                opened = os.readlink(fd)  # noqa: PTH115 - the raw link text is the open path
+            except OSError:
+                continue
+            if opened.startswith(prefixes):
+                try:
+                    name = (pid_dir / "comm").read_text().strip()
+                except OSError:
+                    name = "?"
+                busy.append(f"{pid_dir.name} {name}")
+                break
+    return busy
+
+
+class _DirFds:
+    """Directory file descriptors below a root, opened component by component with O_NOFOLLOW."""
+
+    def __init__(self, root_fd: int, create_mode: int = 0o700) -> None:
+        self.root_fd = root_fd
+        self.create_mode = create_mode
+        self._fds: OrderedDict[tuple[str, ...], int] = OrderedDict()
+
+    def get(self, parts: tuple[str, ...]) -> int:
+        if not parts:
+            return self.root_fd
+        fd = self._fds.get(parts)
+        if fd is not None:
+            self._fds.move_to_end(parts)
+            return fd
+        parent = self.get(parts[:-1])
+        name = parts[-1]
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, self.create_mode, dir_fd=parent)
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            raise IntegrityError(
+                f"refusing to restore through {'/'.join(parts)}: it is a symlink or not a directory",
+                hint="restore into a fresh folder",
+            ) from exc
+        self._fds[parts] = fd
+        while len(self._fds) > MAX_DIR_FDS:
+            _parts, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+class _Restorer:
+    def __init__(self, repo: Repository, snapshot: Snapshot, options: RestoreOptions, root: Path) -> None:
+        self.repo = repo
+        self.snapshot = snapshot
+        self.options = options
+        self.root = root
+        self.in_place = options.in_place
+        self.keep_owners = options.keep_owners if options.keep_owners is not None else os.geteuid() == 0
+        self.result = RestoreResult(snapshot=snapshot.id, target=str(root), in_place=options.in_place)
+
+    def run(self, entries: list[Entry], progress: ProgressCallback | None) -> RestoreResult:
+        total = sum(e.size for e in entries if e.type is EntryType.FILE)
+        reporter = Reporter(progress, "restore", total_bytes=total, total_items=len(entries))
+        root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dirs = _DirFds(root_fd)
+        try:
+            links: list[Entry] = []
+            made_dirs: list[Entry] = []
+            for entry in entries:
+                parts = tuple(entry.path.split("/"))
+                if entry.type is EntryType.DIR:
+                    dirs.get(parts)
+                    made_dirs.append(entry)
+                    self.result.dirs += 1
+                elif entry.type is EntryType.FILE:
+                    self._file(dirs.get(parts[:-1]), parts[-1], entry, reporter)
+                else:
+                    links.append(entry)
+                reporter.advance(items=1, current=entry.path)
+            for entry in links:
+                parts = tuple(entry.path.split("/"))
+                self._symlink(dirs.get(parts[:-1]), parts[-1], entry)
+            # deepest first, so a read-only parent never blocks setting its children
+            for entry in reversed(made_dirs):
+                fd = dirs.get(tuple(entry.path.split("/")))
+                self._set_meta_fd(fd, entry)
+            reporter.finish()
+        finally:
+            dirs.close()
+            os.close(root_fd)
+        if self.options.check_databases:
+            for entry in entries:
+                if entry.type is EntryType.FILE and entry.is_sqlite:
+                    self.result.databases[entry.path] = integrity_check(self.root / entry.path)
+        for root in self.snapshot.roots:
+            self.result.roots[root["path"]] = str(self.root / root["path"].lstrip("/"))
+        return self.result
+
+    def _file(self, parent_fd: int, name: str, entry: Entry, reporter: Reporter) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        temp = f"{TEMP_PREFIX}{secrets.token_hex(6)}" if self.in_place else name
+        try:
+            fd = os.open(temp, flags, 0o600, dir_fd=parent_fd)
+        except FileExistsError as exc:
+            raise UsageError(
+                f"{self.root / entry.path} already exists", hint="restore into a fresh, empty folder"
+            ) from exc
+        try:
+            written = 0
+            for blob_id in entry.content:
+                data = self._blob(blob_id, entry.path)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                written += len(data)
+                reporter.advance(len(data))
+            if written != entry.size:
+                raise BlobCorrupt(f"{entry.path}: restored {written} bytes, the snapshot says {entry.size}")
+            self._set_meta_fd(fd, entry)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=parent_fd)
+            raise
+        os.close(fd)
+        if self.in_place:
+            os.rename(temp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+            if entry.is_sqlite:
+                for suffix in SIDECAR_SUFFIXES:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name + suffix, dir_fd=parent_fd)
+        self.result.files += 1
+        self.result.bytes += written
+
+    def _blob(self, blob_id: bytes, path: str) -> bytes:
+        entry = self.repo.index.lookup(blob_id)
+        if entry is None:
+            raise BlobCorrupt(f"{path}: chunk {blob_id.hex()[:12]} is missing from the repository")
+        try:
+            sealed = self.repo.target.read_range(pack_object_name(entry.pack_id), entry.offset, entry.length)
+            return self.repo.open_blob(blob_id, entry, sealed)
+        except (BlobCorrupt, OSError):
+            return self.repo.read_blob(blob_id)  # tries every stored copy, raises if none is good
+
+    def _symlink(self, parent_fd: int, name: str, entry: Entry) -> None:
+        target = entry.link_target or ""
+        if self.in_place:
+            temp = f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+            os.symlink(target, temp, dir_fd=parent_fd)
+            os.rename(temp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        else:
+            try:
+                os.symlink(target, name, dir_fd=parent_fd)
+            except FileExistsError as exc:
+                raise UsageError(f"{self.root / entry.path} already exists") from exc
+        with contextlib.suppress(OSError):
+            os.utime(name, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=parent_fd, follow_symlinks=False)
+        if self.keep_owners:
+            with contextlib.suppress(OSError):
+                os.chown(name, entry.uid, entry.gid, dir_fd=parent_fd, follow_symlinks=False)
+        self.result.symlinks += 1
+
+    def _set_meta_fd(self, fd: int, entry: Entry) -> None:
+        if self.keep_owners:
+            try:
+                os.fchown(fd, entry.uid, entry.gid)
+            except OSError as exc:
+                self.result.warnings.append(f"{entry.path}: cannot restore owner: {exc.strerror}")
+        os.fchmod(fd, stat.S_IMODE(entry.mode))
+        os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+
+
+def _fresh_target(path: Path) -> Path:
+    target = path.expanduser().absolute()
+    if target.exists():
+        if not target.is_dir() or target.is_symlink():
+            raise UsageError(f"restore target {target} is not a directory", hint="pick a new, empty folder")
+        if any(target.iterdir()):
+            raise UsageError(
+                f"restore target {target} is not empty",
+                hint="restore into a new folder; to overwrite live state use --in-place",
+            )
+    else:
+        target.mkdir(parents=True, mode=0o700)
+    return target
+
+
+def restore_snapshot(
+    repo: Repository,
+    snapshot_id: str,
+    options: RestoreOptions,
+    progress: ProgressCallback | None = None,
+) -> RestoreResult:
+    snapshot = load_snapshot(repo, snapshot_id)
+    wanted = _normalise_selection(options.paths)
+    entries = plan_entries(list(iter_tree(repo, snapshot)), wanted)
+    if wanted and not entries:
+        raise UsageError(
+            f"snapshot {snapshot.short_id} holds nothing at {', '.join(options.paths)}",
+            hint="`clawkeeper backup show` lists its paths",
+        )
+    if not options.in_place:
+        if options.target is None:
+            raise UsageError("restore needs a target folder", hint="pass --target DIR")
+        return _Restorer(repo, snapshot, options, _fresh_target(options.target)).run(entries, progress)
+    if options.target is not None:
+        raise UsageError("--in-place and --target exclude each other")
+    if options.safety_sources is None:
+        raise UsageError("an in-place restore needs the live sources for its safety snapshot")
+    roots = [Path(r["path"]) for r in snapshot.roots]
+    busy = busy_processes(roots)
+    if busy is None:
+        warnings = ["could not check for running processes (no /proc); make sure the gateway is stopped"]
+    else:
+        warnings = []
+    if busy:
+        raise ResourceConflict(
+            f"files below {', '.join(map(str, roots))} are open in running processes ({'; '.join(busy[:3])})",
+            hint="stop the OpenClaw gateway first (`openclaw gateway stop`), then retry",
+        )
+    safety = create_snapshot(
+        repo,
+        options.safety_sources,
+        BackupOptions(tags=("pre-restore",), meta={"before_restore_of": snapshot.id}),
+    )
+    restorer = _Restorer(repo, snapshot, options, Path("/"))
+    restorer.result.safety_snapshot = safety.snapshot.id
+    restorer.result.warnings.extend(warnings)
+    return restorer.run(entries, progress)

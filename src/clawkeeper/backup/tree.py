@@ -1,0 +1,120 @@
+"""What a snapshot records about each file, and how the file list is stored.
+
+A snapshot's tree is a stream of JSON lines, one entry per file, directory or symlink, sorted by
+path. The stream is cut into content-defined chunks stored as TREE blobs, so consecutive snapshots
+of a mostly unchanged agent share almost all tree blobs. Paths are relative POSIX paths of the
+absolute source path (`home/me/.openclaw/openclaw.json`), never absolute and never containing
+`..`; restore checks that again, because a repository is input, not trusted code.
+
+Entry fields (short keys keep big trees small):
+    p  path                 t  "f" file, "d" directory, "l" symlink
+    m  permission bits      mt mtime in ns         u, g  uid, gid
+    s  size in bytes        c  content: concatenated hex blob ids
+    l  symlink target       sig  source fingerprint (the files cache compares it)
+    db SQLite details (page_size, user_version, ...) when captured through the backup API
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from clawkeeper.backup.crypto import ID_SIZE
+
+HEX_ID = ID_SIZE * 2
+
+
+class EntryType(StrEnum):
+    FILE = "f"
+    DIR = "d"
+    SYMLINK = "l"
+
+
+class TreeFormatError(Exception):
+    """A tree line does not parse."""
+
+
+@dataclass
+class Entry:
+    path: str
+    type: EntryType
+    mode: int
+    mtime_ns: int
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    content: list[bytes] = field(default_factory=list)
+    link_target: str | None = None
+    sig: str | None = None
+    sqlite: dict[str, Any] | None = None
+
+    def to_line(self) -> bytes:
+        doc: dict[str, Any] = {
+            "p": self.path,
+            "t": self.type.value,
+            "m": self.mode,
+            "mt": self.mtime_ns,
+            "u": self.uid,
+            "g": self.gid,
+        }
+        if self.type is EntryType.FILE:
+            doc["s"] = self.size
+            doc["c"] = b"".join(self.content).hex()
+        if self.link_target is not None:
+            doc["l"] = self.link_target
+        if self.sig is not None:
+            doc["sig"] = self.sig
+        if self.sqlite is not None:
+            doc["db"] = self.sqlite
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Entry:
+        try:
+            content_hex = doc.get("c", "")
+            if len(content_hex) % HEX_ID:
+                raise TreeFormatError(f"content list of {doc['p']!r} has a partial id")
+            raw = bytes.fromhex(content_hex)
+            return cls(
+                path=str(doc["p"]),
+                type=EntryType(doc["t"]),
+                mode=int(doc["m"]),
+                mtime_ns=int(doc["mt"]),
+                uid=int(doc.get("u", 0)),
+                gid=int(doc.get("g", 0)),
+                size=int(doc.get("s", 0)),
+                content=[raw[i : i + ID_SIZE] for i in range(0, len(raw), ID_SIZE)],
+                link_target=doc.get("l"),
+                sig=doc.get("sig"),
+                sqlite=doc.get("db"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TreeFormatError(f"malformed tree entry: {exc}") from exc
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlite is not None
+
+
+def parse_lines(chunks: Iterable[bytes]) -> Iterator[Entry]:
+    """Entries from the tree stream, given as consecutive pieces of bytes."""
+    pending = b""
+    for piece in chunks:
+        pending += piece
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line:
+                yield _parse(line)
+    if pending.strip():
+        raise TreeFormatError("tree stream ends inside an entry")
+
+
+def _parse(line: bytes) -> Entry:
+    try:
+        doc = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TreeFormatError(f"tree line is not JSON: {exc}") from exc
+    return Entry.from_json(doc)
