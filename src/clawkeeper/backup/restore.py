@@ -256,7 +256,7 @@ class _Restorer:
         if self.options.check_databases:
             for entry in entries:
                 if entry.type is EntryType.FILE and entry.is_sqlite:
-                    self.result.databases[entry.path] = integrity_check(self.root / entry.path)
+                    self.result.databases[entry.path] = integrity_check(self.root / entry.path, quick=True)
         for root in self.snapshot.roots:
             self.result.roots[root["path"]] = str(self.root / root["path"].lstrip("/"))
         return self.result

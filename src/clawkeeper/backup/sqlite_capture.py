@@ -155,17 +155,22 @@ def capture(source: Path, image: Path, *, quick_check: bool = True) -> CapturedD
     )
 
 
-def integrity_check(path: Path) -> str:
-    """`PRAGMA integrity_check` of a (restored) database file: "ok" or the first problem."""
+def integrity_check(path: Path, *, quick: bool = False) -> str:
+    """`PRAGMA integrity_check` (or `quick_check`) of a restored database: "ok" or the first problem.
+
+    Opened immutable: a freshly restored file has no WAL and no other user, and this way the
+    check leaves no `-wal`/`-shm` behind in the restore target.
+    """
     quoted = urllib.parse.quote(str(path))
+    pragma = "quick_check" if quick else "integrity_check"
     try:
-        conn = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn = sqlite3.connect(f"file:{quoted}?mode=ro&immutable=1", uri=True, timeout=BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         return f"cannot open: {exc}"
     try:
-        rows = conn.execute("PRAGMA integrity_check(1)").fetchall()
+        rows = conn.execute(f"PRAGMA {pragma}(1)").fetchall()
     except sqlite3.Error as exc:
-        return f"integrity_check failed: {exc}"
+        return f"{pragma} failed: {exc}"
     finally:
         conn.close()
     return str(rows[0][0]) if rows else "no result"

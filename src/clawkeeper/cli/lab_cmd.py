@@ -150,7 +150,7 @@ def _print_status(report: InstanceStatus) -> None:
         ("running", yes_no(report.running)),
         ("ready", yes_no(report.ready) + (f" ({report.readiness_error})" if report.readiness_error else "")),
         ("isolation", report.isolation or "—"),
-        ("gateway", report.http_base or "—"),
+        ("url", report.http_base or "—"),
         ("state dir", str(report.state_dir) if report.state_dir else "—"),
         (
             "node",

@@ -180,6 +180,12 @@ def summarize_request(path: str, headers: dict[str, str], body: dict[str, Any], 
         "nonce": probe_script.find_nonce(anchor_text),
         "session": session.group(1) if session else None,
         "prompt": anchor_text[:EXCERPT],
+        # nonces of earlier probe turns still in the transcript: proves a session's history survived
+        "earlier_nonces": [
+            nonce for m in messages[: max(anchor, 0)]
+            if isinstance(m, dict) and m.get("role") == "user"
+            and (nonce := probe_script.find_nonce(text_of(m.get("content")))) is not None
+        ],
         "tools": offered_tools(body),
         "roles": roles,
         "system_chars": system_chars,

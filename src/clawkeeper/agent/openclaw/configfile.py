@@ -21,7 +21,9 @@ DEFAULT_GATEWAY_PORT = 18789
 DEV_PROFILE_PORT = 19001
 
 # json5 reports errors as '<string>:LINE Message at column COL'
-_JSON5_ERROR_RE = re.compile(r"^<string>:(?P<line>\d+)\s+(?P<message>.*?)\s+at column (?P<column>\d+)\s*$")
+_JSON5_ERROR_RE = re.compile(
+    r"^<string>:(?P<line>\d+)\s+(?P<message>.*?)\s+at column (?P<column>\d+)\s*$", re.DOTALL
+)
 _PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$", re.IGNORECASE)
 
 
@@ -95,7 +97,8 @@ def _syntax_problem(path: Path, raw: str) -> ConfigProblem:
         return ConfigProblem(path, f"not valid JSON5: {raw.strip()}")
     return ConfigProblem(
         path,
-        f"not valid JSON5: {match['message']}",
+        # the message may quote the offending character, which can be a raw newline
+        "not valid JSON5: " + match["message"].replace("\n", "\\n").replace("\t", "\\t"),
         line=int(match["line"]),
         column=int(match["column"]),
     )

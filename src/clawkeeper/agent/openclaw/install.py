@@ -141,8 +141,6 @@ def classify_install(
         return InstallGuess(InstallKind.NIX, "package root is in /nix/store")
     if (root / ".git").exists():
         return InstallGuess(InstallKind.GIT_CHECKOUT, f"{root} is a git checkout")
-    if in_container:
-        return InstallGuess(InstallKind.DOCKER, "running inside a container")
     if "/.bun/install/global/node_modules/" in text:
         return InstallGuess(InstallKind.BUN_GLOBAL, "package root is in bun's global store")
     if "/pnpm/global/" in text or "/.pnpm/" in text:
@@ -157,6 +155,10 @@ def classify_install(
         return InstallGuess(InstallKind.NPM_GLOBAL, f"npm global layout under prefix {prefix}")
     if root.parent.name == "node_modules":
         return InstallGuess(InstallKind.LOCAL_PREFIX, f"project-local install under {root.parent.parent}")
+    if in_container:
+        # the official image ships the package outside any package manager's layout (e.g. /app);
+        # a container that npm-installed OpenClaw is classified by the layout checks above
+        return InstallGuess(InstallKind.DOCKER, f"package at {root} inside a container image")
     return InstallGuess(InstallKind.UNKNOWN, f"unrecognised location {root}")
 
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -208,6 +209,7 @@ def ensure_runtime(
         log.write_text("")
         argv = install_argv(toolchain, partial, layout.npm_cache, version, registry=registry)
         intent = {"version": version, "prefix": str(final), "node": toolchain.version}
+        started = time.monotonic()
         with record("install openclaw", intent) as detail:
             progress(ProgressEvent("install", f"npm install openclaw@{version}", "start"))
             try:
@@ -244,5 +246,7 @@ def ensure_runtime(
                 _remove_partial(partial)
                 raise
             detail["cli"] = shown
-        progress(ProgressEvent("install", f"installed openclaw {version}", "done"))
+        progress(
+            ProgressEvent("install", f"installed openclaw {version}", "done", time.monotonic() - started)
+        )
         return Runtime(version=version, prefix=final), True

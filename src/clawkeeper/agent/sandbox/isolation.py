@@ -140,7 +140,9 @@ def enter_prefix(
     """
     if mode is Isolation.NONE:
         return ()
-    user = ("-U",) if mode is Isolation.USERNS else ()
+    # In a user namespace made by `unshare --map-root-user`, setgroups is denied: keep our
+    # credentials (they map to root inside) instead of letting nsenter try to reset them.
+    user = ("-U", "--preserve-credentials") if mode is Isolation.USERNS else ()
     wd = (f"--wd={workdir}",) if workdir is not None else ()
     return (nsenter, "-t", str(holder_pid), *user, "-p", "-n", "-m", "-i", *wd, "--")
 

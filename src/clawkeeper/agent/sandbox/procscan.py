@@ -255,6 +255,19 @@ def parse_listeners(lines: list[str], port: int) -> set[int]:
     return found
 
 
+def _fd_links(pid: int) -> set[str]:
+    """What the process's open descriptors point at (descriptors may close while we look)."""
+    links: set[str] = set()
+    try:
+        entries = list((PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return links
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            links.add(str(entry.readlink()))
+    return links
+
+
 def port_owners(port: int) -> list[PortOwner]:
     """Who listens on `port` (any local address), as far as this user may see."""
     inodes = listening_inodes(port)
@@ -263,11 +276,6 @@ def port_owners(port: int) -> list[PortOwner]:
     wanted = {f"socket:[{inode}]" for inode in inodes}
     owners: list[PortOwner] = []
     for pid in all_pids():
-        fd_dir = PROC / str(pid) / "fd"
-        try:
-            links = {str(fd.readlink()) for fd in fd_dir.iterdir()}
-        except OSError:
-            continue
-        if links & wanted:
+        if _fd_links(pid) & wanted:
             owners.append(PortOwner(pid=pid, command=cmdline(pid)[:120] or comm(pid) or None))
     return owners or [PortOwner(pid=None, command=None)]

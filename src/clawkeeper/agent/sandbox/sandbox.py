@@ -520,7 +520,7 @@ class Sandbox:
                 state = state.with_process("gateway_wrapper", ProcessRef.of(wrapper.pid))
                 save_state(inst.state_file, state)
                 detail["wrapper_pid"] = wrapper.pid
-                readiness = gateway.wait_ready(
+                gateway.wait_ready(
                     self.http_base(port),
                     timeout=self.lab.ready_timeout,
                     still_running=lambda: self._still_starting(state),
@@ -537,9 +537,7 @@ class Sandbox:
             state = state.evolve(phase="running")
             save_state(inst.state_file, state)
             timings["start"] = time.monotonic() - started
-            self._phase(
-                "ready", f"ready ({readiness.elapsed_s * 1000:.0f} ms /readyz)", "done", timings["start"]
-            )
+            self._phase("ready", f"gateway ready at {self.http_base(port)}", "done", timings["start"])
         except BaseException:
             # Stop what this call started. A fresh state that never finished onboarding stays
             # "created", so the next `up` onboards again from scratch.
@@ -833,6 +831,8 @@ class Sandbox:
                 with self.record("remove lab installs and cache", {"paths": [str(p) for p in shared]}):
                     for path in shared:
                         shutil.rmtree(path, ignore_errors=True)
+            # The lock file goes too (we still hold it); a new instance of that name makes a new one.
+            self.layout.instance_lock(self.name).unlink(missing_ok=True)
             return DestroyReport(self.name, False, tuple(actions), down)
 
 

@@ -1,0 +1,108 @@
+"""The on-disk building blocks: chunk boundaries, packs and index files."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from clawkeeper.backup.chunker import ChunkerParams, ContentChunker, fixed_chunks
+from clawkeeper.backup.crypto import AesGcmCipher, content_name
+from clawkeeper.backup.index import IndexedPack, MasterIndex, decode_index, encode_index
+from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, PackFormatError, parse_pack
+
+SMALL = ChunkerParams(min_size=2048, avg_size=8192, max_size=65536)
+
+
+def chunks_of(data: bytes, seed: int = 7) -> list[bytes]:
+    return [bytes(c) for c in ContentChunker(SMALL, seed).buffer(data)]
+
+
+def test_content_defined_chunks_cover_the_input_exactly() -> None:
+    data = os.urandom(300_000)
+    pieces = chunks_of(data)
+    assert b"".join(pieces) == data
+    assert all(len(p) <= SMALL.max_size for p in pieces)
+    assert [bytes(c) for c in ContentChunker(SMALL, 7).stream(io.BytesIO(data))] == pieces
+
+
+def test_an_append_changes_only_the_tail_chunks() -> None:
+    data = os.urandom(400_000)
+    before = chunks_of(data)
+    after = chunks_of(data + b'{"role":"assistant"}\n' * 100)
+    shared = set(before) & set(after)
+    assert len(shared) >= len(before) - 1
+
+
+def test_an_insert_in_the_middle_keeps_most_chunks() -> None:
+    data = os.urandom(400_000)
+    edited = data[:200_000] + b"inserted line\n" + data[200_000:]
+    before, after = chunks_of(data), chunks_of(edited)
+    assert len(set(before) & set(after)) >= len(before) - 3
+
+
+def test_the_seed_changes_where_boundaries_fall() -> None:
+    data = os.urandom(300_000)
+    assert [len(c) for c in chunks_of(data, seed=1)] != [len(c) for c in chunks_of(data, seed=2)]
+
+
+@pytest.mark.parametrize(
+    ("size", "length"), [(4096, 4096 * 10), (4096, 4096 * 10 + 17), (1024, 5000), (4096, 0)]
+)
+def test_fixed_chunks_are_page_aligned(size: int, length: int) -> None:
+    data = os.urandom(length)
+    pieces = [bytes(c) for c in fixed_chunks(io.BytesIO(data), size)]
+    assert b"".join(pieces) == data
+    assert all(len(p) == size for p in pieces[:-1])
+
+
+def build_pack(cipher: AesGcmCipher, n: int = 5) -> tuple[str, bytes, list[PackedBlob]]:
+    builder = PackBuilder(cipher, BlobKind.DATA, target_size=1 << 20)
+    for i in range(n):
+        payload = os.urandom(1000 + i)
+        builder.add(content_name(payload).encode()[:32], payload, len(payload), BlobFlags.NONE)
+    pack_id, data, blobs = builder.finish()
+    return pack_id, bytes(data), blobs
+
+
+def test_a_pack_describes_itself_and_its_name_is_its_hash() -> None:
+    cipher = AesGcmCipher(bytes(32))
+    pack_id, data, blobs = build_pack(cipher)
+    assert pack_id == content_name(data)
+    assert parse_pack(data, cipher) == blobs
+
+
+def test_a_truncated_or_flipped_pack_header_is_reported() -> None:
+    cipher = AesGcmCipher(bytes(32))
+    _pack_id, data, _blobs = build_pack(cipher)
+    with pytest.raises(PackFormatError):
+        parse_pack(data[: len(data) // 2], cipher)
+    flipped = bytearray(data)
+    flipped[-10] ^= 0xFF
+    with pytest.raises(PackFormatError):
+        parse_pack(bytes(flipped), cipher)
+
+
+def test_pack_header_needs_the_key() -> None:
+    _pack_id, data, _blobs = build_pack(AesGcmCipher(bytes(32)))
+    with pytest.raises(PackFormatError):
+        parse_pack(data, AesGcmCipher(bytes([9]) * 32))
+
+
+def test_index_round_trips() -> None:
+    cipher = AesGcmCipher(bytes(32))
+    pack_id, data, blobs = build_pack(cipher)
+    packs = [IndexedPack(pack_id, len(data), tuple(blobs))]
+    assert decode_index(encode_index(packs)) == packs
+
+
+def test_master_index_never_prefers_a_pack_a_prune_has_marked() -> None:
+    blob = PackedBlob(b"x" * 32, BlobKind.DATA, BlobFlags.NONE, 0, 10, 10)
+    index = MasterIndex(marked=frozenset({"a" * 64}))
+    index.add("i1", [IndexedPack("a" * 64, 100, (blob,))])
+    assert index.lookup(b"x" * 32) is not None and not index.usable(b"x" * 32)
+    index.add("i2", [IndexedPack("b" * 64, 100, (blob,))])
+    assert index.usable(b"x" * 32)
+    assert index.lookup(b"x" * 32).pack_id == "b" * 64  # type: ignore[union-attr]
+    assert {e.pack_id for e in index.locations(b"x" * 32)} == {"a" * 64, "b" * 64}
