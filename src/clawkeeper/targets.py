@@ -38,6 +38,11 @@ def _lab_target(settings: Settings, name: str | None) -> OpenClawTarget:
     return running[0]
 
 
+def _live(settings: Settings, env: Mapping[str, str]) -> OpenClawTarget:
+    # a lab binary on PATH must never be mistaken for the user's own install
+    return find_live_target(settings.agent.openclaw, env, exclude_roots=[settings.lab.root])
+
+
 def resolve_target(
     settings: Settings, choice: str | None, env: Mapping[str, str] | None = None
 ) -> OpenClawTarget:
@@ -46,7 +51,7 @@ def resolve_target(
     environ = os.environ if env is None else env
     selected = (choice or settings.agent.target).strip()
     if selected == "live":
-        return find_live_target(settings.agent.openclaw, environ)
+        return _live(settings, environ)
     if selected == "lab":
         return _lab_target(settings, None)
     if selected.startswith("lab:"):
@@ -54,7 +59,7 @@ def resolve_target(
     if selected != "auto":
         raise UsageError(f"unknown target {selected!r}", hint=f"use {TARGET_HELP}")
     try:
-        return find_live_target(settings.agent.openclaw, environ)
+        return _live(settings, environ)
     except AgentNotFound as live_error:
         running = running_lab_targets(settings.lab)
         if running:

@@ -2,7 +2,9 @@
 
 Each trial changes the source a little (transcript appends, new and deleted files, database
 writes), starts a backup or a prune in a child process, and SIGKILLs it after a random delay
-drawn across the operation's measured duration. Then, in this process:
+drawn across the operation's measured duration (counted from when the child has imported
+everything and unlocked the repository, so kills land in the operation, not in start-up).
+Then, in this process:
   1. `verify --read-data` must pass (leftovers of the killed run are allowed, damage is not);
   2. the next backup must succeed, and the repository must verify again.
 Prunes run with no grace period, and older snapshots are forgotten first, so killed prunes land
@@ -58,6 +60,7 @@ def _open(repo: Path, key: Path) -> Repository:
 def worker(operation: str, repo: Path, key: Path, source: Path) -> None:
     """What the child process runs (and what gets killed)."""
     repository = _open(repo, key)
+    print("go", flush=True)  # imports and key done: the parent's kill clock starts now
     if operation == "backup":
         create_snapshot(repository, plain_sources([source]))
     else:
@@ -68,15 +71,19 @@ def build_source(source: Path, rng: random.Random) -> None:
     (source / "sessions").mkdir(parents=True)
     (source / "models").mkdir()
     for i in range(120):
-        lines = "".join(json.dumps({"n": n, "text": f"message {i}-{n} " * rng.randint(1, 20)}) + "\n" for n in range(40))
+        lines = "".join(
+            json.dumps({"n": n, "text": f"message {i}-{n} " * rng.randint(1, 20)}) + "\n" for n in range(40)
+        )
         (source / "sessions" / f"s{i:03d}.jsonl").write_text(lines)
     for i in range(4):
         (source / "models" / f"m{i}.bin").write_bytes(rng.randbytes(1_500_000))
     conn = sqlite3.connect(source / "memory.sqlite")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE memory (id INTEGER PRIMARY KEY, text TEXT, vec BLOB)")
-    conn.executemany("INSERT INTO memory (text, vec) VALUES (?, ?)",
-                     [(f"fact {i} " * 10, rng.randbytes(512)) for i in range(4000)])
+    conn.executemany(
+        "INSERT INTO memory (text, vec) VALUES (?, ?)",
+        [(f"fact {i} " * 10, rng.randbytes(512)) for i in range(4000)],
+    )
     conn.commit()
     conn.close()
 
@@ -101,15 +108,30 @@ def mutate_source(source: Path, rng: random.Random, trial: int) -> None:
 
 def _spawn(operation: str, repo: Path, key: Path, source: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--worker", operation, str(repo), str(key), str(source)],
-        stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            operation,
+            str(repo),
+            str(key),
+            str(source),
+        ],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
 
+def _wait_ready(proc: subprocess.Popen[bytes]) -> float:
+    """Block until the worker says it starts the operation; returns that moment."""
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    return time.monotonic()
+
+
 def _timed(operation: str, repo: Path, key: Path, source: Path) -> float:
-    started = time.monotonic()
     proc = _spawn(operation, repo, key, source)
+    started = _wait_ready(proc)
     _out, err = proc.communicate(timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(f"calibration {operation} failed: {err.decode(errors='replace')[-500:]}")
@@ -142,6 +164,7 @@ def run_trials(trials: int, seed: int, workdir: Path, log: bool = False) -> Outc
             forget_snapshots(_open(repo, key), RetentionPolicy(last=2))
         delay = rng.uniform(0.0, durations[operation] * 1.1)
         proc = _spawn(operation, repo, key, source)
+        _wait_ready(proc)
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -152,15 +175,19 @@ def run_trials(trials: int, seed: int, workdir: Path, log: bool = False) -> Outc
             outcome.failures.append(f"trial {trial}: {operation} exited {proc.returncode}: {err[-300:]}")
         elif proc.returncode == 0:
             outcome.finished_before_kill += 1
-        if proc.stderr:
-            proc.stderr.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
         outcome.trials += 1
         outcome.by_operation[operation] = outcome.by_operation.get(operation, 0) + 1
         where = f"trial {trial} ({operation} killed after {delay:.2f}s)"
         if not _check(repo, key, where, outcome):
             break
         try:
+            started = time.monotonic()
             create_snapshot(_open(repo, key), plain_sources([source]))
+            # later backups are incremental and quicker: aim the next kills at their real length
+            durations["backup"] = time.monotonic() - started
         except Exception as exc:  # noqa: BLE001 - a chaos finding to report, not to hide
             outcome.failures.append(f"{where}: the next backup failed: {exc}")
             break
@@ -172,7 +199,9 @@ def run_trials(trials: int, seed: int, workdir: Path, log: bool = False) -> Outc
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the repository here for inspection")

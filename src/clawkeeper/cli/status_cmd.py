@@ -62,7 +62,9 @@ def status(
                 "failing: " + ", ".join(report.health.failing) if report.health.failing else "not ready"
             )
             state = "down" if not report.health.live else "not ready"
-            err_console.print(f"clawkeeper: gateway of {report.target} is {state} ({reason})", markup=False)
+            err_console.print(
+                f"clawkeeper: gateway of {report.target} is {state} ({reason})", markup=False, soft_wrap=True
+            )
             raise typer.Exit(int(report.exit_code))
 
 

@@ -277,6 +277,17 @@ def wait(
         raise
 
 
+def stop(proc: subprocess.Popen[Any], *, grace_s: float = 3.0) -> int | None:
+    """Stop a process started with `spawn`: SIGTERM its whole group, SIGKILL after `grace_s`, reap.
+
+    Returns its exit status. Its group goes too, so a wrapper such as `nsenter` and the program it
+    started both stop.
+    """
+    if proc.poll() is None:
+        _kill_group(proc, grace_s)
+    return proc.returncode
+
+
 def pid_alive(pid: int) -> bool:
     """True when a process with this PID exists and is not a zombie."""
     try:

@@ -165,7 +165,9 @@ def _clean(samples: Iterable[float]) -> list[float]:
     return [float(s) for s in samples if isinstance(s, int | float) and math.isfinite(s)]
 
 
-def compare_samples(current: Sequence[float], baseline: Sequence[float], spec: Comparison) -> ComparisonResult:
+def compare_samples(
+    current: Sequence[float], baseline: Sequence[float], spec: Comparison
+) -> ComparisonResult:
     cur, base = _clean(current), _clean(baseline)
     metric = spec.metric
     if len(cur) < spec.min_samples or len(base) < spec.min_samples:
@@ -173,7 +175,9 @@ def compare_samples(current: Sequence[float], baseline: Sequence[float], spec: C
             Judgement.NODATA,
             f"{metric}: {len(cur)} current and {len(base)} baseline samples; "
             f"{spec.min_samples} of each are needed to compare",
-            metric, current_n=len(cur), baseline_n=len(base),
+            metric,
+            current_n=len(cur),
+            baseline_n=len(base),
         )
     alternative = {Direction.INCREASE: "greater", Direction.DECREASE: "less", Direction.EITHER: "two-sided"}
     if len(set(cur) | set(base)) == 1:
@@ -185,19 +189,32 @@ def compare_samples(current: Sequence[float], baseline: Sequence[float], spec: C
     shift = hodges_lehmann(cur, base)
     relative = shift / abs(base_median) if base_median else (math.inf if shift else 0.0)
     bad_direction = (
-        relative > spec.tolerance if spec.direction is Direction.INCREASE
-        else -relative > spec.tolerance if spec.direction is Direction.DECREASE
+        relative > spec.tolerance
+        if spec.direction is Direction.INCREASE
+        else -relative > spec.tolerance
+        if spec.direction is Direction.DECREASE
         else abs(relative) > spec.tolerance
     )
     significant = p_value < 1.0 - spec.confidence
-    described = (f"{metric} median {cur_median:g} vs baseline {base_median:g} "
-                 f"({relative:+.0%}, Mann-Whitney p={p_value:.3g}, n={len(cur)}/{len(base)})")
+    described = (
+        f"{metric} median {cur_median:g} vs baseline {base_median:g} "
+        f"({relative:+.0%}, Mann-Whitney p={p_value:.3g}, n={len(cur)}/{len(base)})"
+    )
     judgement = Judgement.WORSE if significant and bad_direction else Judgement.PASS
-    verdict_text = "worse than the baseline" if judgement is Judgement.WORSE else "not worse than the baseline"
+    verdict_text = (
+        "worse than the baseline" if judgement is Judgement.WORSE else "not worse than the baseline"
+    )
     return ComparisonResult(
-        judgement, f"{described}: {verdict_text}", metric,
-        current_median=cur_median, baseline_median=base_median, shift=shift, relative_shift=relative,
-        p_value=p_value, current_n=len(cur), baseline_n=len(base),
+        judgement,
+        f"{described}: {verdict_text}",
+        metric,
+        current_median=cur_median,
+        baseline_median=base_median,
+        shift=shift,
+        relative_shift=relative,
+        p_value=p_value,
+        current_n=len(cur),
+        baseline_n=len(base),
     )
 
 
@@ -207,16 +224,25 @@ def compare_error_rate(
     """Is the current failure rate higher than the baseline's? (one-sided Fisher exact test)"""
     if current_total == 0 or baseline_total == 0:
         return ComparisonResult(Judgement.NODATA, "error rate: no attempts to compare", "error_rate")
-    table = [[current_failed, current_total - current_failed], [baseline_failed, baseline_total - baseline_failed]]
+    table = [
+        [current_failed, current_total - current_failed],
+        [baseline_failed, baseline_total - baseline_failed],
+    ]
     p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
     cur_rate = current_failed / current_total
     base_rate = baseline_failed / baseline_total
     worse = p_value < 1.0 - confidence and cur_rate > base_rate
-    described = (f"error rate {cur_rate:.0%} ({current_failed}/{current_total}) vs baseline {base_rate:.0%} "
-                 f"({baseline_failed}/{baseline_total}), Fisher p={p_value:.3g}")
+    described = (
+        f"error rate {cur_rate:.0%} ({current_failed}/{current_total}) vs baseline {base_rate:.0%} "
+        f"({baseline_failed}/{baseline_total}), Fisher p={p_value:.3g}"
+    )
     return ComparisonResult(
         Judgement.WORSE if worse else Judgement.PASS,
         f"{described}: {'worse than' if worse else 'not worse than'} the baseline",
-        "error_rate", current_median=cur_rate, baseline_median=base_rate, p_value=p_value,
-        current_n=current_total, baseline_n=baseline_total,
+        "error_rate",
+        current_median=cur_rate,
+        baseline_median=base_rate,
+        p_value=p_value,
+        current_n=current_total,
+        baseline_n=baseline_total,
     )

@@ -46,7 +46,9 @@ class StaticBaselines:
 class LedgerBaselines:
     """Baselines from this target's earlier verify runs (read once, on first use)."""
 
-    def __init__(self, ledger: Ledger, target: str, *, exclude_run: int | None = None, depth: int = 50) -> None:
+    def __init__(
+        self, ledger: Ledger, target: str, *, exclude_run: int | None = None, depth: int = 50
+    ) -> None:
         self._ledger = ledger
         self._target = target
         self._exclude = exclude_run

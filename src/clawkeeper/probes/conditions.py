@@ -88,9 +88,25 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 
 _ALLOWED = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare,
-    ast.BinOp, ast.Name, ast.Load, ast.Constant, ast.Attribute, ast.Subscript, ast.Call, ast.List,
-    ast.Tuple, *_COMPARE, *_BINARY,
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.Compare,
+    ast.BinOp,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Call,
+    ast.List,
+    ast.Tuple,
+    *_COMPARE,
+    *_BINARY,
 )
 
 
@@ -125,7 +141,11 @@ def parse_condition(text: str) -> Condition:
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
             raise ConditionSyntaxError(f"`{type(node).__name__}` is not allowed in a condition")
-        if isinstance(node, ast.Name) and node.id not in NAMES | CONSTANTS.keys() and node.id not in FUNCTIONS:
+        if (
+            isinstance(node, ast.Name)
+            and node.id not in NAMES | CONSTANTS.keys()
+            and node.id not in FUNCTIONS
+        ):
             raise ConditionSyntaxError(f"unknown name `{node.id}` (conditions can read `result`)")
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:

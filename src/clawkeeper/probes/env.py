@@ -66,7 +66,9 @@ class ProbeEnv:
         target = self._require_target()
         return proc.run(target.argv(*args), timeout=timeout, env=target.process_env(), input_text=input_text)
 
-    def openclaw_json(self, *args: str, timeout: float, what: str | None = None) -> tuple[proc.CommandResult, Any]:
+    def openclaw_json(
+        self, *args: str, timeout: float, what: str | None = None
+    ) -> tuple[proc.CommandResult, Any]:
         """Run `openclaw <args>` and parse its JSON; a JSON error envelope on a non-zero exit is
         returned, not raised (the caller decides what the exit code means)."""
         target = self._require_target()

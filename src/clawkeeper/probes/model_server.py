@@ -162,7 +162,9 @@ def decide(body: dict[str, Any], *, max_calls: int = 8, over_budget: bool = Fals
     )
 
 
-def summarize_request(path: str, headers: dict[str, str], body: dict[str, Any], decision: Decision) -> dict[str, Any]:
+def summarize_request(
+    path: str, headers: dict[str, str], body: dict[str, Any], decision: Decision
+) -> dict[str, Any]:
     """The log record of one request: enough to assert on, without the multi-kilobyte prompt."""
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     anchor = anchor_index(messages)
@@ -170,8 +172,9 @@ def summarize_request(path: str, headers: dict[str, str], body: dict[str, Any], 
     session = _SESSION_RE.search(anchor_text)
     after = [m for m in messages[anchor + 1 :] if isinstance(m, dict)] if anchor >= 0 else []
     roles = [str(m.get("role")) for m in messages if isinstance(m, dict)]
-    system_chars = sum(len(text_of(m.get("content"))) for m in messages if isinstance(m, dict)
-                       and m.get("role") == "system")
+    system_chars = sum(
+        len(text_of(m.get("content"))) for m in messages if isinstance(m, dict) and m.get("role") == "system"
+    )
     return {
         "ts": time.time(),
         "path": path,
@@ -182,8 +185,10 @@ def summarize_request(path: str, headers: dict[str, str], body: dict[str, Any], 
         "prompt": anchor_text[:EXCERPT],
         # nonces of earlier probe turns still in the transcript: proves a session's history survived
         "earlier_nonces": [
-            nonce for m in messages[: max(anchor, 0)]
-            if isinstance(m, dict) and m.get("role") == "user"
+            nonce
+            for m in messages[: max(anchor, 0)]
+            if isinstance(m, dict)
+            and m.get("role") == "user"
             and (nonce := probe_script.find_nonce(text_of(m.get("content")))) is not None
         ],
         "tools": offered_tools(body),
@@ -191,8 +196,10 @@ def summarize_request(path: str, headers: dict[str, str], body: dict[str, Any], 
         "system_chars": system_chars,
         "tool_calls_before": [
             call.get("function", {}).get("name")
-            for m in after if m.get("role") == "assistant"
-            for call in (m.get("tool_calls") or []) if isinstance(call, dict)
+            for m in after
+            if m.get("role") == "assistant"
+            for call in (m.get("tool_calls") or [])
+            if isinstance(call, dict)
         ],
         "tool_results": [text_of(m.get("content"))[:EXCERPT] for m in after if m.get("role") == "tool"],
         "authorization": "present" if headers.get("authorization") else "absent",  # never the value
@@ -222,9 +229,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "model": self.server.model_id})
         elif route.endswith("/models"):
             self.server.record({"ts": time.time(), "path": route, "method": "GET"})
-            self._send_json(200, {"object": "list", "data": [
-                {"id": self.server.model_id, "object": "model", "owned_by": "clawkeeper"}
-            ]})
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": self.server.model_id, "object": "model", "owned_by": "clawkeeper"}],
+                },
+            )
         else:
             self._send_json(404, {"error": {"message": f"no route {route}"}})
 
@@ -248,14 +259,19 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._stream(decision, str(model), bool((body.get("stream_options") or {}).get("include_usage")))
         else:
-            self._send_json(200, {
-                "id": "chatcmpl-" + uuid.uuid4().hex[:16],
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [{"index": 0, "message": decision.message(), "finish_reason": decision.finish_reason}],
-                "usage": _USAGE,
-            })
+            self._send_json(
+                200,
+                {
+                    "id": "chatcmpl-" + uuid.uuid4().hex[:16],
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": decision.message(), "finish_reason": decision.finish_reason}
+                    ],
+                    "usage": _USAGE,
+                },
+            )
 
     def _stream(self, decision: Decision, model: str, include_usage: bool) -> None:
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:16]
@@ -269,7 +285,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> None:
             payload: dict[str, Any] = {
-                "id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
                 "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
                 **extra,
             }
@@ -399,8 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         server = ProbeModelServer(
-            port=args.port, log_path=args.log, model_id=args.model_id,
-            max_calls=args.max_calls, max_requests=args.max_requests,
+            port=args.port,
+            log_path=args.log,
+            model_id=args.model_id,
+            max_calls=args.max_calls,
+            max_requests=args.max_requests,
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:

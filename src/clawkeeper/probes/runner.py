@@ -193,18 +193,28 @@ def run_probe(spec: ProbeSpec, env: ProbeEnv, progress: Progress | None = None) 
             try:
                 measurement = _measure_once(probe, spec, env)
                 if measurement.skip_reason is not None:
-                    return ProbeReport(spec, Verdict.SKIPPED, measurement.skip_reason,
-                                       duration_s=time.monotonic() - started)
+                    return ProbeReport(
+                        spec, Verdict.SKIPPED, measurement.skip_reason, duration_s=time.monotonic() - started
+                    )
                 phase = analysis.judge(measurement.result, success, spec.failure)
-                record = MeasurementRecord(index, phase, measurement.evidence, measurement.problem,
-                                           time.monotonic() - t0, measurement.result)
+                record = MeasurementRecord(
+                    index,
+                    phase,
+                    measurement.evidence,
+                    measurement.problem,
+                    time.monotonic() - t0,
+                    measurement.result,
+                )
                 memo.update(measurement.memo)
             except (MeasurementError, ConditionEvalError) as exc:
                 reason = exc.reason if isinstance(exc, MeasurementError) else str(exc)
-                record = MeasurementRecord(index, Phase.ERROR, "could not measure", reason, time.monotonic() - t0)
+                record = MeasurementRecord(
+                    index, Phase.ERROR, "could not measure", reason, time.monotonic() - t0
+                )
             except ClawkeeperError as exc:
-                record = MeasurementRecord(index, Phase.ERROR, "could not measure", exc.one_line(),
-                                           time.monotonic() - t0)
+                record = MeasurementRecord(
+                    index, Phase.ERROR, "could not measure", exc.one_line(), time.monotonic() - t0
+                )
             records.append(record)
             tally = tally.add(record.phase)
             observer.measured(spec, record)
@@ -216,33 +226,44 @@ def run_probe(spec: ProbeSpec, env: ProbeEnv, progress: Progress | None = None) 
     samples: tuple[float, ...] = ()
     comparison: ComparisonResult | None = None
     if spec.compare is not None:
-        samples = tuple(numeric_samples(
-            [r.result.get(spec.compare.metric) for r in records if r.phase is Phase.SUCCESSFUL]
-        ))
+        samples = tuple(
+            numeric_samples(
+                [r.result.get(spec.compare.metric) for r in records if r.phase is Phase.SUCCESSFUL]
+            )
+        )
         memo["attempts"] = {"failed": tally.failed + tally.errors, "total": tally.taken}
         if verdict is Verdict.PASSED:
             comparison = _compare(spec, env, samples, tally)
             if comparison is not None and comparison.judgement is Judgement.WORSE:
                 verdict = Verdict.FAILED
     reason = _reason(verdict, records, tally, spec, comparison)
-    return ProbeReport(spec, verdict, reason, tuple(records), tally, comparison, samples, memo,
-                       time.monotonic() - started)
+    return ProbeReport(
+        spec, verdict, reason, tuple(records), tally, comparison, samples, memo, time.monotonic() - started
+    )
 
 
-def _compare(spec: ProbeSpec, env: ProbeEnv, samples: Sequence[float], tally: Tally) -> ComparisonResult | None:
+def _compare(
+    spec: ProbeSpec, env: ProbeEnv, samples: Sequence[float], tally: Tally
+) -> ComparisonResult | None:
     assert spec.compare is not None  # noqa: S101 - checked by the caller
     baseline = env.baselines.get(spec.name)
     if baseline is None:
-        return ComparisonResult(Judgement.NODATA, "no baseline recorded yet; this run can become one",
-                                spec.compare.metric, current_n=len(samples))
+        return ComparisonResult(
+            Judgement.NODATA,
+            "no baseline recorded yet; this run can become one",
+            spec.compare.metric,
+            current_n=len(samples),
+        )
     result = analysis.compare_samples(samples, baseline.samples, spec.compare)
     if result.judgement is Judgement.WORSE:
         return result
     attempts = baseline.memo.get("attempts")
     if spec.limits.count > 1 and isinstance(attempts, dict):
         rate = analysis.compare_error_rate(
-            tally.failed + tally.errors, tally.taken,
-            int(attempts.get("failed", 0)), int(attempts.get("total", 0)),
+            tally.failed + tally.errors,
+            tally.taken,
+            int(attempts.get("failed", 0)),
+            int(attempts.get("total", 0)),
             confidence=spec.compare.confidence,
         )
         if rate.judgement is Judgement.WORSE:
@@ -309,6 +330,11 @@ def run_suite(
         reports.append(report)
     verdict = analysis.suite_verdict((r.verdict, r.spec.report_only) for r in reports)
     return SuiteReport(
-        suite=suite.name, target=target_label, verdict=verdict, probes=tuple(reports),
-        started_at=started_at, duration_s=time.monotonic() - started, notes=tuple(notes),
+        suite=suite.name,
+        target=target_label,
+        verdict=verdict,
+        probes=tuple(reports),
+        started_at=started_at,
+        duration_s=time.monotonic() - started,
+        notes=tuple(notes),
     )

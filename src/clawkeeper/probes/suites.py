@@ -39,10 +39,24 @@ from clawkeeper.probes.spec import Comparison, Direction, Limits, ProbeSpec, Sou
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 BUILTIN_NAMES = ("smoke", "regression", "full")
-ANALYSIS_KEYS = frozenset({
-    "name", "kind", "description", "count", "interval", "initial_delay", "timeout", "success", "failure",
-    "failure_limit", "inconclusive_limit", "consecutive_error_limit", "report_only", "compare",
-})
+ANALYSIS_KEYS = frozenset(
+    {
+        "name",
+        "kind",
+        "description",
+        "count",
+        "interval",
+        "initial_delay",
+        "timeout",
+        "success",
+        "failure",
+        "failure_limit",
+        "inconclusive_limit",
+        "consecutive_error_limit",
+        "report_only",
+        "compare",
+    }
+)
 SUITE_KEYS = frozenset({"name", "description", "extends", "exclude"})
 COMPARE_KEYS = frozenset({"metric", "direction", "confidence", "tolerance", "min_samples"})
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -78,7 +92,9 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.probe_headers = [i + 1 for i, line in enumerate(self.lines) if re.match(r"^\s*\[\[\s*probe\s*\]\]", line)]
+        self.probe_headers = [
+            i + 1 for i, line in enumerate(self.lines) if re.match(r"^\s*\[\[\s*probe\s*\]\]", line)
+        ]
 
     def _block(self, start: int) -> range:
         end = len(self.lines)
@@ -185,7 +201,9 @@ class _ProbeBuilder:
             key = str(first["loc"][0]) if first["loc"] else None
             if first["type"] == "extra_forbidden":
                 known = ", ".join(sorted(kind.params.model_fields)) or "none"
-                raise self.error(f"unknown key '{key}' for kind {kind_name} (its parameters: {known})", key) from None
+                raise self.error(
+                    f"unknown key '{key}' for kind {kind_name} (its parameters: {known})", key
+                ) from None
             where = f"`{key}` " if key else ""
             raise self.error(f"{where}{first['msg']}".replace("Value error, ", ""), key) from None
         try:
@@ -195,8 +213,9 @@ class _ProbeBuilder:
                 initial_delay_s=parse_duration(raw.get("initial_delay", 0)),
                 failure_limit=_int(raw.get("failure_limit", 0), "failure_limit", 0, 10_000),
                 inconclusive_limit=_int(raw.get("inconclusive_limit", 0), "inconclusive_limit", 0, 10_000),
-                consecutive_error_limit=_int(raw.get("consecutive_error_limit", 4), "consecutive_error_limit",
-                                             0, 10_000),
+                consecutive_error_limit=_int(
+                    raw.get("consecutive_error_limit", 4), "consecutive_error_limit", 0, 10_000
+                ),
             )
         except ValueError as exc:
             raise self.error(str(exc), _first_key(str(exc), raw)) from None
@@ -213,9 +232,16 @@ class _ProbeBuilder:
         if not isinstance(description, str):
             raise self.error("`description` must be a string", "description")
         return ProbeSpec(
-            name=name, kind=kind_name, params=params, description=description,
-            success=self._condition("success"), failure=self._condition("failure"),
-            limits=limits, timeout_s=timeout, compare=self._compare(), report_only=report_only,
+            name=name,
+            kind=kind_name,
+            params=params,
+            description=description,
+            success=self._condition("success"),
+            failure=self._condition("failure"),
+            limits=limits,
+            timeout_s=timeout,
+            compare=self._compare(),
+            report_only=report_only,
             source=SourceRef(self.path, self.lines.probe(self.index)),
         )
 
@@ -224,7 +250,7 @@ class _ProbeBuilder:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self.error(f"`{key}` must be a string such as \"result.ok\"", key)
+            raise self.error(f'`{key}` must be a string such as "result.ok"', key)
         try:
             return parse_condition(value)
         except ConditionSyntaxError as exc:
@@ -238,8 +264,10 @@ class _ProbeBuilder:
             raise self.error("`compare` must be a table ([probe.compare])", "compare")
         unknown = sorted(set(value) - COMPARE_KEYS)
         if unknown:
-            raise self.error(f"unknown key '{unknown[0]}' in compare (known: {', '.join(sorted(COMPARE_KEYS))})",
-                             unknown[0])
+            raise self.error(
+                f"unknown key '{unknown[0]}' in compare (known: {', '.join(sorted(COMPARE_KEYS))})",
+                unknown[0],
+            )
         try:
             direction = Direction(value.get("direction", "increase"))
         except ValueError:
@@ -249,7 +277,11 @@ class _ProbeBuilder:
         tolerance = value.get("tolerance", 0.25)
         if not isinstance(metric, str) or not metric:
             raise self.error("compare.metric must name a numeric result field", "metric")
-        if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0.5 <= confidence < 1:
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int | float)
+            or not 0.5 <= confidence < 1
+        ):
             raise self.error("compare.confidence must be at least 0.5 and below 1", "confidence")
         if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
             raise self.error("compare.tolerance must be a fraction such as 0.25", "tolerance")
@@ -257,8 +289,13 @@ class _ProbeBuilder:
             min_samples = _int(value.get("min_samples", 5), "min_samples", 2, 100_000)
         except ValueError as exc:
             raise self.error(f"compare.{exc}".replace("`", ""), "min_samples") from None
-        return Comparison(metric=metric, direction=direction, confidence=float(confidence),
-                          tolerance=float(tolerance), min_samples=min_samples)
+        return Comparison(
+            metric=metric,
+            direction=direction,
+            confidence=float(confidence),
+            tolerance=float(tolerance),
+            min_samples=min_samples,
+        )
 
 
 def _first_key(message: str, raw: Mapping[str, Any]) -> str | None:
@@ -294,23 +331,33 @@ def parse_suite_text(text: str, *, path: Path | None, builtin: bool = False) -> 
     lines = _Lines(text)
 
     def fail(reason: str, key: str = "") -> SuiteError:
-        return SuiteError(f"{_where(path, lines.suite_key(key) if key else lines.suite_key(''))}: {reason}",
-                          hint="see docs/probes.md for the suite format")
+        return SuiteError(
+            f"{_where(path, lines.suite_key(key) if key else lines.suite_key(''))}: {reason}",
+            hint="see docs/probes.md for the suite format",
+        )
 
     unknown_top = sorted(set(data) - {"suite", "probe"})
     if unknown_top:
         line = lines.key_anywhere(unknown_top[0]) or next(
-            (i + 1 for i, t in enumerate(lines.lines) if re.match(rf"^\s*\[+\s*{re.escape(unknown_top[0])}\b", t)),
+            (
+                i + 1
+                for i, t in enumerate(lines.lines)
+                if re.match(rf"^\s*\[+\s*{re.escape(unknown_top[0])}\b", t)
+            ),
             None,
         )
-        raise SuiteError(f"{_where(path, line)}: unknown table or key '{unknown_top[0]}' (use [suite] and [[probe]])",
-                         hint="see docs/probes.md for the suite format")
+        raise SuiteError(
+            f"{_where(path, line)}: unknown table or key '{unknown_top[0]}' (use [suite] and [[probe]])",
+            hint="see docs/probes.md for the suite format",
+        )
     header = data.get("suite", {})
     if not isinstance(header, dict):
         raise fail("[suite] must be a table")
     unknown = sorted(set(header) - SUITE_KEYS)
     if unknown:
-        raise fail(f"unknown key '{unknown[0]}' in [suite] (known: {', '.join(sorted(SUITE_KEYS))})", unknown[0])
+        raise fail(
+            f"unknown key '{unknown[0]}' in [suite] (known: {', '.join(sorted(SUITE_KEYS))})", unknown[0]
+        )
     default_name = path.stem if path is not None else ""
     name = header.get("name", default_name)
     if not isinstance(name, str) or not NAME_RE.match(name):
@@ -348,8 +395,9 @@ def builtin_suite_files() -> dict[str, SuiteFile]:
     out: dict[str, SuiteFile] = {}
     for name in BUILTIN_NAMES:
         resource = _builtin_dir() / f"{name}.toml"
-        out[name] = parse_suite_text(resource.read_text(encoding="utf-8"), path=Path(f"<built-in>/{name}.toml"),
-                                     builtin=True)
+        out[name] = parse_suite_text(
+            resource.read_text(encoding="utf-8"), path=Path(f"<built-in>/{name}.toml"), builtin=True
+        )
     return out
 
 
@@ -372,16 +420,20 @@ class SuiteLibrary:
         self._files[suite.name] = suite
 
     def names(self) -> list[str]:
-        return sorted(self._files, key=lambda n: (n not in BUILTIN_NAMES, BUILTIN_NAMES.index(n)
-                                                   if n in BUILTIN_NAMES else 0, n))
+        return sorted(
+            self._files,
+            key=lambda n: (n not in BUILTIN_NAMES, BUILTIN_NAMES.index(n) if n in BUILTIN_NAMES else 0, n),
+        )
 
     def files(self) -> list[SuiteFile]:
         return [self._files[n] for n in self.names()]
 
     def get(self, name: str) -> Suite:
         if name not in self._files:
-            raise NotFound(f"no probe suite named {name!r} (known: {', '.join(self.names())})",
-                           hint="`clawkeeper verify --list` shows the suites and where they come from")
+            raise NotFound(
+                f"no probe suite named {name!r} (known: {', '.join(self.names())})",
+                hint="`clawkeeper verify --list` shows the suites and where they come from",
+            )
         return resolve(name, self._files.__getitem__, self._files.__contains__)
 
 
@@ -411,20 +463,26 @@ def resolve(
 ) -> Suite:
     """Expand `extends` (depth first, in order) and apply `exclude`; cycles and clashes are errors."""
     if name in _chain:
-        raise SuiteError(f"suites extend each other in a cycle: {' → '.join([*_chain, name])}",
-                         hint="remove one of the `extends` entries")
+        raise SuiteError(
+            f"suites extend each other in a cycle: {' → '.join([*_chain, name])}",
+            hint="remove one of the `extends` entries",
+        )
     current = lookup(name)
     probes: list[ProbeSpec] = []
     for parent in current.extends:
         if not exists(parent):
-            raise SuiteError(f"{current.path}: suite '{name}' extends unknown suite '{parent}'",
-                             hint="check the name; `clawkeeper verify --list` shows the suites")
+            raise SuiteError(
+                f"{current.path}: suite '{name}' extends unknown suite '{parent}'",
+                hint="check the name; `clawkeeper verify --list` shows the suites",
+            )
         probes.extend(resolve(parent, lookup, exists, [*_chain, name]).probes)
     names = {p.name for p in probes}
     missing = [x for x in current.exclude if x not in names]
     if missing:
-        raise SuiteError(f"{current.path}: suite '{name}' excludes '{missing[0]}', which it does not inherit",
-                         hint="`exclude` names probes of the extended suites")
+        raise SuiteError(
+            f"{current.path}: suite '{name}' excludes '{missing[0]}', which it does not inherit",
+            hint="`exclude` names probes of the extended suites",
+        )
     probes = [p for p in probes if p.name not in current.exclude]
     inherited = {p.name for p in probes}
     for spec in current.probes:
@@ -434,5 +492,11 @@ def resolve(
                 hint="rename it, or exclude the inherited one first",
             )
         probes.append(spec)
-    return Suite(name=current.name, description=current.description, probes=tuple(probes),
-                 source=current.path, builtin=current.builtin, extends=current.extends)
+    return Suite(
+        name=current.name,
+        description=current.description,
+        probes=tuple(probes),
+        source=current.path,
+        builtin=current.builtin,
+        extends=current.extends,
+    )

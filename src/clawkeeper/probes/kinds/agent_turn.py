@@ -31,9 +31,11 @@ class AgentTurnProbe:
         answer = f"CK-OK {nonce} turn"
         steps = script.Script(nonce=nonce, say=answer)
         turn = run_turn(
-            env, steps,
+            env,
+            steps,
             instructions=f"clawkeeper capability check. Reply with exactly this text and nothing else: {answer}",
-            session_key=session_key("turn", nonce), timeout_s=timeout_s,
+            session_key=session_key("turn", nonce),
+            timeout_s=timeout_s,
         )
         problem = None
         if not turn.completed:
@@ -50,5 +52,9 @@ class AgentTurnProbe:
         )
 
 
-KIND = KindInfo("agent.turn", "one agent turn through the gateway: a message in, a reply out",
-                AgentTurnParams, AgentTurnProbe)
+KIND = KindInfo(
+    "agent.turn",
+    "one agent turn through the gateway: a message in, a reply out",
+    AgentTurnParams,
+    AgentTurnProbe,
+)

@@ -133,8 +133,16 @@ def run_turn(
     started = time.monotonic()
     try:
         result = env.openclaw(
-            "agent", "--agent", agent.agent_id, "--session-key", session_key,
-            "--message", message, "--json", "--timeout", str(turn_timeout),
+            "agent",
+            "--agent",
+            agent.agent_id,
+            "--session-key",
+            session_key,
+            "--message",
+            message,
+            "--json",
+            "--timeout",
+            str(turn_timeout),
             timeout=timeout_s,
         )
     except OperationTimeout as exc:
@@ -161,7 +169,9 @@ def run_turn(
         reply=_payload_text(document),
         tools=tools,
         tool_failures=failures,
-        error=None if result.returncode == 0 and status == "ok" else _error_text(document, result.stderr_tail()),
+        error=None
+        if result.returncode == 0 and status == "ok"
+        else _error_text(document, result.stderr_tail()),
         latency_ms=latency_ms,
         requests=requests,
     )

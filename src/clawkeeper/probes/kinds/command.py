@@ -14,7 +14,14 @@ from pydantic import Field, field_validator
 from clawkeeper.effects import proc
 from clawkeeper.errors import EnvironmentProblem, OperationTimeout
 from clawkeeper.probes.env import ProbeEnv
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 
 
 class CommandParams(KindParams):
@@ -56,7 +63,13 @@ class CommandProbe:
             raise MeasurementError(f"`{shown}` did not finish within {timeout_s:g}s") from exc
         except EnvironmentProblem as exc:
             return Measurement(
-                result={"exit_code": None, "ok": False, "stdout": "", "stderr": exc.message, "duration_ms": None},
+                result={
+                    "exit_code": None,
+                    "ok": False,
+                    "stdout": "",
+                    "stderr": exc.message,
+                    "duration_ms": None,
+                },
                 evidence=f"`{shown}` could not start",
                 problem=exc.message,
             )
@@ -65,8 +78,10 @@ class CommandProbe:
         output_ok = pattern is None or re.search(pattern, result.stdout) is not None
         problem = None
         if not exit_ok:
-            problem = (f"`{shown}` exited {result.returncode} (expected {self.params.expect_exit}): "
-                       f"{excerpt(result.stderr_tail(), 160)}")
+            problem = (
+                f"`{shown}` exited {result.returncode} (expected {self.params.expect_exit}): "
+                f"{excerpt(result.stderr_tail(), 160)}"
+            )
         elif not output_ok:
             problem = f"`{shown}` printed no match for /{pattern}/: {excerpt(result.stdout, 120)!r}"
         duration_ms = round(result.duration_s * 1000, 1)

@@ -19,7 +19,14 @@ from clawkeeper.probes import script
 from clawkeeper.probes.env import ProbeEnv
 from clawkeeper.probes.kinds.agent_turn import MODEL_PROBE
 from clawkeeper.probes.kinds.agent_turns import require_agent
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 from clawkeeper.probes.kinds.rpc import error_message
 
 POLL_S = 2.0
@@ -70,9 +77,23 @@ class CronProbe:
         deadline = started + min(timeout_s, self.params.delay_s + self.params.fire_grace_s)
         try:
             added = env.openclaw_json(
-                "cron", "add", "--name", f"clawkeeper-probe-{nonce.lower()}", "--at", f"{self.params.delay_s}s",
-                "--agent", agent.agent_id, "--session", "isolated", "--no-deliver", "--keep-after-run",
-                "--message", message, "--json", timeout=CLI_TIMEOUT_S, what="cron add",
+                "cron",
+                "add",
+                "--name",
+                f"clawkeeper-probe-{nonce.lower()}",
+                "--at",
+                f"{self.params.delay_s}s",
+                "--agent",
+                agent.agent_id,
+                "--session",
+                "isolated",
+                "--no-deliver",
+                "--keep-after-run",
+                "--message",
+                message,
+                "--json",
+                timeout=CLI_TIMEOUT_S,
+                what="cron add",
             )
         except (OperationTimeout, AgentProtocolError) as exc:
             raise MeasurementError(f"cron add could not be run: {exc}") from exc
@@ -92,8 +113,14 @@ class CronProbe:
         waited_ms = round((time.monotonic() - started) * 1000, 1)
         if run is None:
             return Measurement(
-                result={"ok": False, "scheduled": True, "fired": False, "nonce": nonce, "job": job_id,
-                        "latency_ms": waited_ms},
+                result={
+                    "ok": False,
+                    "scheduled": True,
+                    "fired": False,
+                    "nonce": nonce,
+                    "job": job_id,
+                    "latency_ms": waited_ms,
+                },
                 evidence=f"job {job_id} scheduled {self.params.delay_s}s ahead; no run after {waited_ms / 1000:.0f}s",
                 problem=self._why_not_fired(env, waited_ms / 1000),
             )
@@ -101,13 +128,23 @@ class CronProbe:
         ok = run.get("status") == "ok" and (nonce in summary or not agent.scripted)
         problem = None
         if run.get("status") != "ok":
-            problem = f"the cron job ran but failed: {excerpt(str(run.get('error') or run.get('status')), 200)}"
+            problem = (
+                f"the cron job ran but failed: {excerpt(str(run.get('error') or run.get('status')), 200)}"
+            )
         elif not ok:
             problem = f"the cron job ran but did not produce its answer: {excerpt(summary, 120)!r}"
         return Measurement(
-            result={"ok": ok, "scheduled": True, "fired": True, "nonce": nonce, "job": job_id,
-                    "status": run.get("status"), "summary": summary[:500], "latency_ms": waited_ms,
-                    "run_duration_ms": run.get("durationMs")},
+            result={
+                "ok": ok,
+                "scheduled": True,
+                "fired": True,
+                "nonce": nonce,
+                "job": job_id,
+                "status": run.get("status"),
+                "summary": summary[:500],
+                "latency_ms": waited_ms,
+                "run_duration_ms": run.get("durationMs"),
+            },
             evidence=f"job {job_id} fired; run {run.get('status')} in {run.get('durationMs')} ms",
             problem=problem,
         )
@@ -140,13 +177,16 @@ class CronProbe:
     @staticmethod
     def _why_not_fired(env: ProbeEnv, waited_s: float) -> str:
         try:
-            result, document = env.openclaw_json("cron", "status", "--json", timeout=CLI_TIMEOUT_S,
-                                                 what="cron status")
+            result, document = env.openclaw_json(
+                "cron", "status", "--json", timeout=CLI_TIMEOUT_S, what="cron status"
+            )
         except ClawkeeperError:
             document = None
         if isinstance(document, dict) and document.get("enabled") is False:
-            return ("the job was scheduled but never ran: automations are disabled "
-                    "(cron.enabled is false or OPENCLAW_SKIP_CRON is set)")
+            return (
+                "the job was scheduled but never ran: automations are disabled "
+                "(cron.enabled is false or OPENCLAW_SKIP_CRON is set)"
+            )
         return f"the job was scheduled but did not run within {waited_s:.0f}s of being added"
 
 

@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 from clawkeeper.errors import AgentProtocolError, OperationTimeout
 from clawkeeper.probes.env import ProbeEnv
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 from clawkeeper.probes.kinds.rpc import error_message
 
 CLI_ONLY = frozenset({Requirement.CLI})
@@ -39,8 +46,10 @@ def _findings(document: Any) -> list[dict[str, Any]]:
 
 
 def _describe(findings: list[dict[str, Any]], limit: int = 3) -> str:
-    parts = [f"{f.get('checkId', '?')}: {excerpt(str(f.get('message') or f.get('title') or ''), 90)}"
-             for f in findings[:limit]]
+    parts = [
+        f"{f.get('checkId', '?')}: {excerpt(str(f.get('message') or f.get('title') or ''), 90)}"
+        for f in findings[:limit]
+    ]
     more = len(findings) - limit
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
@@ -66,10 +75,16 @@ class DoctorLintProbe:
         counts = dict(Counter(str(f.get("severity", "unknown")) for f in findings))
         ok = code == 0
         return Measurement(
-            result={"ok": ok, "findings": findings, "counts": counts, "checks_run": document.get("checksRun")},
+            result={
+                "ok": ok,
+                "findings": findings,
+                "counts": counts,
+                "checks_run": document.get("checksRun"),
+            },
             evidence=f"doctor --lint (≥{floor}): {len(findings)} finding(s), {document.get('checksRun')} checks",
-            problem=None if ok else f"doctor reports {len(findings)} finding(s) at or above '{floor}': "
-            + _describe(findings),
+            problem=None
+            if ok
+            else f"doctor reports {len(findings)} finding(s) at or above '{floor}': " + _describe(findings),
         )
 
 
@@ -85,16 +100,25 @@ class ConfigValidateProbe:
     def measure(self, env: ProbeEnv, timeout_s: float) -> Measurement:
         code, document, stderr = run_json(env, ("config", "validate", "--json"), timeout_s, "config validate")
         if not isinstance(document, dict) or "valid" not in document:
-            raise MeasurementError(f"config validate gave no verdict: {excerpt(stderr or f'exit {code}', 200)}")
+            raise MeasurementError(
+                f"config validate gave no verdict: {excerpt(stderr or f'exit {code}', 200)}"
+            )
         valid = document.get("valid") is True and code == 0
         issues = document.get("issues") if isinstance(document.get("issues"), list) else []
         warnings = document.get("warnings") if isinstance(document.get("warnings"), list) else []
         described = "; ".join(
-            f"{i.get('path', '?')}: {excerpt(str(i.get('message', '')), 100)}" for i in issues[:3] if isinstance(i, dict)
+            f"{i.get('path', '?')}: {excerpt(str(i.get('message', '')), 100)}"
+            for i in issues[:3]
+            if isinstance(i, dict)
         ) or excerpt(error_message(document) or "", 200)
         return Measurement(
-            result={"ok": valid, "valid": valid, "issues": issues, "warnings": warnings,
-                    "path": document.get("path")},
+            result={
+                "ok": valid,
+                "valid": valid,
+                "issues": issues,
+                "warnings": warnings,
+                "path": document.get("path"),
+            },
             evidence=f"config validate: {'valid' if valid else 'invalid'}, {len(warnings)} warning(s)",
             problem=None if valid else f"the agent's config is invalid: {described}",
         )
@@ -122,10 +146,17 @@ class SecurityAuditProbe:
         titles = {str(f.get("checkId")): str(f.get("title") or "") for f in findings}
         against = f"the baseline ({baseline.source})" if baseline is not None else "no baseline yet"
         return Measurement(
-            result={"ok": not new, "critical": critical, "new_critical": new,
-                    "summary": document.get("summary"), "baseline_critical": sorted(known)},
+            result={
+                "ok": not new,
+                "critical": critical,
+                "new_critical": new,
+                "summary": document.get("summary"),
+                "baseline_critical": sorted(known),
+            },
             evidence=f"security audit: {len(critical)} critical finding(s), {len(new)} new vs {against}",
-            problem=None if not new else "new critical security finding(s): "
+            problem=None
+            if not new
+            else "new critical security finding(s): "
             + "; ".join(f"{c} ({excerpt(titles.get(c, ''), 80)})" for c in new),
             memo={"critical": critical},
         )
@@ -141,26 +172,46 @@ class PostUpgradeProbe:
     requires: frozenset[Requirement] = CLI_ONLY
 
     def measure(self, env: ProbeEnv, timeout_s: float) -> Measurement:
-        code, document, stderr = run_json(env, ("doctor", "--post-upgrade", "--json"), timeout_s, "doctor --post-upgrade")
+        code, document, stderr = run_json(
+            env, ("doctor", "--post-upgrade", "--json"), timeout_s, "doctor --post-upgrade"
+        )
         if not isinstance(document, dict):
-            raise MeasurementError(f"doctor --post-upgrade gave no report: {excerpt(stderr or f'exit {code}', 200)}")
+            raise MeasurementError(
+                f"doctor --post-upgrade gave no report: {excerpt(stderr or f'exit {code}', 200)}"
+            )
         findings = _findings(document)
         errors = [f for f in findings if f.get("severity") in ("error", "critical")]
         ok = code == 0 and not errors
         return Measurement(
             result={"ok": ok, "findings": findings, "probes_run": document.get("probesRun")},
             evidence=f"doctor --post-upgrade: {len(findings)} finding(s)",
-            problem=None if ok else "plugin compatibility problems after the upgrade: "
+            problem=None
+            if ok
+            else "plugin compatibility problems after the upgrade: "
             + (_describe(errors or findings) or f"exit {code}"),
         )
 
 
 KINDS = (
-    KindInfo("openclaw.doctor-lint", "`openclaw doctor --lint` with a severity floor",
-             DoctorLintParams, DoctorLintProbe),
-    KindInfo("openclaw.config-validate", "`openclaw config validate`", ConfigValidateParams, ConfigValidateProbe),
-    KindInfo("openclaw.security-audit", "`openclaw security audit`: no new critical finding vs the baseline",
-             SecurityAuditParams, SecurityAuditProbe),
-    KindInfo("openclaw.post-upgrade", "`openclaw doctor --post-upgrade` plugin compatibility probes",
-             PostUpgradeParams, PostUpgradeProbe),
+    KindInfo(
+        "openclaw.doctor-lint",
+        "`openclaw doctor --lint` with a severity floor",
+        DoctorLintParams,
+        DoctorLintProbe,
+    ),
+    KindInfo(
+        "openclaw.config-validate", "`openclaw config validate`", ConfigValidateParams, ConfigValidateProbe
+    ),
+    KindInfo(
+        "openclaw.security-audit",
+        "`openclaw security audit`: no new critical finding vs the baseline",
+        SecurityAuditParams,
+        SecurityAuditProbe,
+    ),
+    KindInfo(
+        "openclaw.post-upgrade",
+        "`openclaw doctor --post-upgrade` plugin compatibility probes",
+        PostUpgradeParams,
+        PostUpgradeProbe,
+    ),
 )

@@ -13,7 +13,14 @@ from pydantic import Field, model_validator
 
 from clawkeeper.effects import http
 from clawkeeper.probes.env import ProbeEnv
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 
 
 class HttpParams(KindParams):
@@ -47,8 +54,14 @@ class HttpProbe:
             if answer.reason.startswith("timed out"):
                 raise MeasurementError(f"GET {url} {answer.reason}")
             return Measurement(
-                result={"status": None, "ok": False, "latency_ms": None, "json": None, "body": None,
-                        "error": answer.reason},
+                result={
+                    "status": None,
+                    "ok": False,
+                    "latency_ms": None,
+                    "json": None,
+                    "body": None,
+                    "error": answer.reason,
+                },
                 evidence=f"GET {url}: no answer ({excerpt(answer.reason, 120)})",
                 problem=f"nothing answered at {url}: {excerpt(answer.reason, 120)}",
             )
@@ -58,8 +71,14 @@ class HttpProbe:
         if problem and isinstance(body, dict) and isinstance(body.get("failing"), list) and body["failing"]:
             problem += f" (failing: {', '.join(str(f) for f in body['failing'])})"
         return Measurement(
-            result={"status": answer.status, "ok": 200 <= answer.status < 300, "latency_ms": latency_ms,
-                    "json": body, "body": answer.text[:2000], "error": None},
+            result={
+                "status": answer.status,
+                "ok": 200 <= answer.status < 300,
+                "latency_ms": latency_ms,
+                "json": body,
+                "body": answer.text[:2000],
+                "error": None,
+            },
             evidence=f"GET {url} → {answer.status} in {latency_ms:g} ms",
             problem=problem,
         )

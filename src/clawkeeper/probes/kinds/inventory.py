@@ -18,7 +18,14 @@ from pydantic import Field
 
 from clawkeeper.errors import OperationTimeout
 from clawkeeper.probes.env import ProbeEnv
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 from clawkeeper.probes.kinds.gates import run_json
 from clawkeeper.probes.kinds.rpc import gateway_call
 
@@ -33,12 +40,16 @@ def cli_version(env: ProbeEnv, timeout_s: float) -> str:
         raise MeasurementError(f"`openclaw --version` did not finish within {timeout_s:g}s") from exc
     match = _VERSION_RE.search(result.stdout)
     if result.returncode != 0 or match is None:
-        raise MeasurementError(f"`openclaw --version` printed no version: {excerpt(result.stdout or result.stderr, 120)}")
+        raise MeasurementError(
+            f"`openclaw --version` printed no version: {excerpt(result.stdout or result.stderr, 120)}"
+        )
     return match.group(1)
 
 
 class VersionParams(KindParams):
-    expect: str | None = Field(default=None, description="the version the gateway must run (default: the CLI's)")
+    expect: str | None = Field(
+        default=None, description="the version the gateway must run (default: the CLI's)"
+    )
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,9 @@ class VersionProbe:
         return Measurement(
             result={"ok": ok, "running": running, "expected": expected},
             evidence=f"gateway runs {running}; {source} {expected}",
-            problem=None if ok else f"the gateway runs {running} but {source} {expected}"
+            problem=None
+            if ok
+            else f"the gateway runs {running} but {source} {expected}"
             + ("" if self.params.expect else " (the gateway was not restarted after the update?)"),
         )
 
@@ -79,23 +92,35 @@ class PluginsProbe:
         code, document, stderr = run_json(env, ("plugins", "list", "--json"), timeout_s, "plugins list")
         plugins = document.get("plugins") if isinstance(document, dict) else None
         if code != 0 or not isinstance(plugins, list):
-            raise MeasurementError(f"plugins list gave no inventory: {excerpt(stderr or f'exit {code}', 160)}")
+            raise MeasurementError(
+                f"plugins list gave no inventory: {excerpt(stderr or f'exit {code}', 160)}"
+            )
         by_id: dict[str, dict[str, Any]] = {str(p.get("id")): p for p in plugins if isinstance(p, dict)}
         broken = sorted(
-            pid for pid, p in by_id.items()
+            pid
+            for pid, p in by_id.items()
             if p.get("enabled") is True and str(p.get("status")) not in HEALTHY_PLUGIN_STATES
         )
         missing = [pid for pid in self.params.require if pid not in by_id]
-        not_loaded = [pid for pid in self.params.require
-                      if pid in by_id and str(by_id[pid].get("status")) not in HEALTHY_PLUGIN_STATES]
+        not_loaded = [
+            pid
+            for pid in self.params.require
+            if pid in by_id and str(by_id[pid].get("status")) not in HEALTHY_PLUGIN_STATES
+        ]
         problems = [f"plugin {pid} is enabled but {by_id[pid].get('status')}" for pid in broken]
         problems += [f"required plugin {pid} is not installed" for pid in missing]
         problems += [f"required plugin {pid} is {by_id[pid].get('status')}, not loaded" for pid in not_loaded]
         loaded = sum(1 for p in by_id.values() if str(p.get("status")) in HEALTHY_PLUGIN_STATES)
         return Measurement(
-            result={"ok": not problems, "loaded": loaded, "total": len(by_id), "broken": broken,
-                    "missing": missing, "not_loaded": not_loaded,
-                    "statuses": {pid: p.get("status") for pid, p in by_id.items()}},
+            result={
+                "ok": not problems,
+                "loaded": loaded,
+                "total": len(by_id),
+                "broken": broken,
+                "missing": missing,
+                "not_loaded": not_loaded,
+                "statuses": {pid: p.get("status") for pid, p in by_id.items()},
+            },
             evidence=f"{loaded} of {len(by_id)} plugins loaded, {len(broken)} enabled but not loaded",
             problem="; ".join(problems) if problems else None,
         )
@@ -127,7 +152,9 @@ class ChannelsProbe:
                 evidence="no channels configured",
                 skip_reason="no channels are configured on this agent",
             )
-        described = "; ".join(excerpt(str(i.get("message") if isinstance(i, dict) else i), 100) for i in issues[:3])
+        described = "; ".join(
+            excerpt(str(i.get("message") if isinstance(i, dict) else i), 100) for i in issues[:3]
+        )
         return Measurement(
             result={"ok": not issues, "channels": names, "issues": issues},
             evidence=f"{len(names)} channel(s): {', '.join(names)}; {len(issues)} issue(s)",
@@ -136,9 +163,17 @@ class ChannelsProbe:
 
 
 KINDS = (
-    KindInfo("openclaw.version", "the running gateway's version matches the installed one",
-             VersionParams, VersionProbe),
-    KindInfo("openclaw.plugins", "no enabled plugin failed to load; required plugins are loaded",
-             PluginsParams, PluginsProbe),
+    KindInfo(
+        "openclaw.version",
+        "the running gateway's version matches the installed one",
+        VersionParams,
+        VersionProbe,
+    ),
+    KindInfo(
+        "openclaw.plugins",
+        "no enabled plugin failed to load; required plugins are loaded",
+        PluginsParams,
+        PluginsProbe,
+    ),
     KindInfo("openclaw.channels", "configured channels report no issues", ChannelsParams, ChannelsProbe),
 )

@@ -25,32 +25,39 @@ class MemoryParams(KindParams):
     write_tool: str = Field(default="write", pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-def store_anchor(env: ProbeEnv, params: MemoryParams, anchor: str, session: str, timeout_s: float,
-                 path: str = MEMORY_FILE) -> Turn:
+def store_anchor(
+    env: ProbeEnv, params: MemoryParams, anchor: str, session: str, timeout_s: float, path: str = MEMORY_FILE
+) -> Turn:
     nonce = script.new_nonce("W")
     content = f"# clawkeeper probe\nThe clawkeeper probe anchor is {anchor}.\n"
     steps = script.Script(
-        nonce=nonce, calls=(script.ToolStep(params.write_tool, {"path": path, "content": content}),),
+        nonce=nonce,
+        calls=(script.ToolStep(params.write_tool, {"path": path, "content": content}),),
         say=f"CK-OK {nonce} stored",
     )
     return run_turn(
-        env, steps,
+        env,
+        steps,
         instructions=f"clawkeeper memory check, step 1. Save this exact text to the file {path} in your "
         f"workspace with your {params.write_tool} tool, then reply 'stored': {content!r}",
-        session_key=session, timeout_s=timeout_s,
+        session_key=session,
+        timeout_s=timeout_s,
     )
 
 
 def recall_anchor(env: ProbeEnv, params: MemoryParams, anchor: str, session: str, timeout_s: float) -> Turn:
     nonce = script.new_nonce("R")
     steps = script.Script(
-        nonce=nonce, calls=(script.ToolStep(params.search_tool, {"query": f"{anchor} clawkeeper probe anchor"}),),
+        nonce=nonce,
+        calls=(script.ToolStep(params.search_tool, {"query": f"{anchor} clawkeeper probe anchor"}),),
     )
     return run_turn(
-        env, steps,
+        env,
+        steps,
         instructions=f"clawkeeper memory check, step 2. Search your memory with {params.search_tool} for "
         f"the clawkeeper probe anchor and reply with the anchor you find (it starts with {anchor[:6]}).",
-        session_key=session, timeout_s=timeout_s,
+        session_key=session,
+        timeout_s=timeout_s,
     )
 
 
@@ -88,8 +95,13 @@ class MemoryProbe:
                 problem = f"memory search in a new session did not find the anchor stored earlier: {shown}"
         latency = stored.latency_ms + (recalled.latency_ms if recalled else 0.0)
         return Measurement(
-            result={"ok": problem is None, "anchor": anchor, "latency_ms": latency,
-                    "store": stored.summary(), "recall": recalled.summary() if recalled else None},
+            result={
+                "ok": problem is None,
+                "anchor": anchor,
+                "latency_ms": latency,
+                "store": stored.summary(),
+                "recall": recalled.summary() if recalled else None,
+            },
             evidence=f"stored {anchor} ({stored.status or 'failed'}), recall "
             f"{'found it' if problem is None else 'did not find it' if recalled else 'not attempted'}"
             f" in {latency:g} ms",
@@ -97,5 +109,9 @@ class MemoryProbe:
         )
 
 
-KIND = KindInfo("agent.memory", "store a unique anchor in memory, recall it from another session",
-                MemoryParams, MemoryProbe)
+KIND = KindInfo(
+    "agent.memory",
+    "store a unique anchor in memory, recall it from another session",
+    MemoryParams,
+    MemoryProbe,
+)

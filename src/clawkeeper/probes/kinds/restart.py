@@ -17,7 +17,14 @@ from clawkeeper.probes import script
 from clawkeeper.probes.env import ProbeEnv
 from clawkeeper.probes.kinds.agent_turn import MODEL_PROBE
 from clawkeeper.probes.kinds.agent_turns import require_agent, session_key
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 from clawkeeper.probes.kinds.memory import MemoryParams, anchor_found, recall_anchor, store_anchor
 from clawkeeper.probes.kinds.rpc import error_message, gateway_call
 
@@ -41,7 +48,9 @@ class RestartSurvivalProbe:
         turn_budget = max((timeout_s - self.params.restart_wait_s) / 2, 30.0)
         stored = store_anchor(env, memory, anchor, session, turn_budget, path=RESTART_FILE)
         if not stored.completed:
-            return self._result(False, anchor, f"storing state before the restart failed: {stored.failure_reason()}")
+            return self._result(
+                False, anchor, f"storing state before the restart failed: {stored.failure_reason()}"
+            )
         before = env.gateway_state()
         restarted_in, down = self._restart(env, before.uptime_ms)
         if down is not None:
@@ -56,7 +65,8 @@ class RestartSurvivalProbe:
         elif not anchor_found(recalled, anchor, agent.scripted):
             results = recalled.tool_results()
             problem = "after the restart, memory no longer finds the anchor stored before it: " + (
-                excerpt(results[-1], 140) if results else excerpt(recalled.reply, 140))
+                excerpt(results[-1], 140) if results else excerpt(recalled.reply, 140)
+            )
         elif not history_kept:
             problem = "after the restart, the session lost its earlier turns (transcript not persisted)"
         return self._result(problem is None, anchor, problem, restarted_in, history_kept)
@@ -78,27 +88,41 @@ class RestartSurvivalProbe:
         # A restart is seen as a failed probe or an uptime that went backwards, then readiness.
         while time.monotonic() < deadline:
             state = env.gateway_state()
-            if not state.ready or (uptime_before is not None and state.uptime_ms is not None
-                                   and state.uptime_ms < uptime_before):
+            if not state.ready or (
+                uptime_before is not None and state.uptime_ms is not None and state.uptime_ms < uptime_before
+            ):
                 break
             env.sleep(0.5)
         state = env.wait_ready(limit_s=max(deadline - time.monotonic(), 1.0))
         taken = round(time.monotonic() - started, 1)
         if not state.ready:
             last = state.error or f"HTTP {state.status}"
-            return taken, f"the gateway did not come back within {self.params.restart_wait_s:g}s of a restart ({last})"
+            return (
+                taken,
+                f"the gateway did not come back within {self.params.restart_wait_s:g}s of a restart ({last})",
+            )
         return taken, None
 
     @staticmethod
-    def _result(ok: bool, anchor: str, problem: str | None, restart_s: float | None = None,
-                history_kept: bool | None = None) -> Measurement:
+    def _result(
+        ok: bool,
+        anchor: str,
+        problem: str | None,
+        restart_s: float | None = None,
+        history_kept: bool | None = None,
+    ) -> Measurement:
         return Measurement(
             result={"ok": ok, "anchor": anchor, "restart_s": restart_s, "history_kept": history_kept},
-            evidence=f"anchor {anchor}; gateway back in {restart_s}s" if restart_s is not None
+            evidence=f"anchor {anchor}; gateway back in {restart_s}s"
+            if restart_s is not None
             else f"anchor {anchor}; no restart attempted",
             problem=problem,
         )
 
 
-KIND = KindInfo("agent.restart-survival", "memory and session history survive a gateway restart",
-                RestartParams, RestartSurvivalProbe)
+KIND = KindInfo(
+    "agent.restart-survival",
+    "memory and session history survive a gateway restart",
+    RestartParams,
+    RestartSurvivalProbe,
+)

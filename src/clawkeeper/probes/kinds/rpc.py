@@ -14,7 +14,14 @@ from pydantic import Field
 
 from clawkeeper.errors import AgentProtocolError, OperationTimeout
 from clawkeeper.probes.env import ProbeEnv
-from clawkeeper.probes.kinds.base import KindInfo, KindParams, Measurement, MeasurementError, Requirement, excerpt
+from clawkeeper.probes.kinds.base import (
+    KindInfo,
+    KindParams,
+    Measurement,
+    MeasurementError,
+    Requirement,
+    excerpt,
+)
 
 
 class RpcParams(KindParams):
@@ -33,13 +40,23 @@ def error_message(document: Any) -> str | None:
     return None
 
 
-def gateway_call(env: ProbeEnv, method: str, params: dict[str, Any], timeout_s: float) -> tuple[int, Any, str]:
+def gateway_call(
+    env: ProbeEnv, method: str, params: dict[str, Any], timeout_s: float
+) -> tuple[int, Any, str]:
     """(exit code, parsed JSON or None, stderr tail). Timeouts and garbage raise MeasurementError."""
     wait_ms = str(int(max(timeout_s - 2.0, 1.0) * 1000))
     try:
         result, document = env.openclaw_json(
-            "gateway", "call", method, "--params", json.dumps(params), "--json", "--timeout", wait_ms,
-            timeout=timeout_s, what=f"gateway call {method}",
+            "gateway",
+            "call",
+            method,
+            "--params",
+            json.dumps(params),
+            "--json",
+            "--timeout",
+            wait_ms,
+            timeout=timeout_s,
+            what=f"gateway call {method}",
         )
     except OperationTimeout as exc:
         raise MeasurementError(f"gateway call {method} did not answer within {timeout_s:g}s") from exc
@@ -61,7 +78,11 @@ class RpcProbe:
         code, document, stderr = gateway_call(env, method, dict(self.params.params), timeout_s)
         failure = error_message(document)
         ok = code == 0 and failure is None
-        problem = None if ok else f"gateway call {method} failed: {excerpt(failure or stderr or f'exit {code}', 200)}"
+        problem = (
+            None
+            if ok
+            else f"gateway call {method} failed: {excerpt(failure or stderr or f'exit {code}', 200)}"
+        )
         return Measurement(
             result={"ok": ok, "exit_code": code, "response": document},
             evidence=f"gateway call {method} → exit {code}",

@@ -36,10 +36,12 @@ class ToolCallProbe:
         command = f"echo CKT-$((6*7))-{nonce}"
         steps = script.Script(nonce=nonce, calls=(script.ToolStep(tool, {"command": command}),))
         turn = run_turn(
-            env, steps,
+            env,
+            steps,
             instructions=f"clawkeeper capability check. Use your {tool} tool to run this shell command, "
             f"then reply with exactly what it printed: {command}",
-            session_key=session_key("tool", nonce), timeout_s=timeout_s,
+            session_key=session_key("tool", nonce),
+            timeout_s=timeout_s,
         )
         results = turn.tool_results()
         came_back = any(expected in r for r in results)
@@ -53,15 +55,26 @@ class ToolCallProbe:
             shown = excerpt(results[-1], 160) if results else "no tool result at all"
             problem = f"the {tool} tool did not return the command's output: {shown}"
         elif expected not in turn.reply:
-            problem = f"the reply does not contain the command's output {expected}: {excerpt(turn.reply, 120)!r}"
+            problem = (
+                f"the reply does not contain the command's output {expected}: {excerpt(turn.reply, 120)!r}"
+            )
         return Measurement(
-            result={"ok": problem is None, "expected": expected, "tool_result_seen": came_back,
-                    "tool_results": [excerpt(r, 300) for r in results], **turn.summary()},
+            result={
+                "ok": problem is None,
+                "expected": expected,
+                "tool_result_seen": came_back,
+                "tool_results": [excerpt(r, 300) for r in results],
+                **turn.summary(),
+            },
             evidence=f"turn {turn.status or 'failed'} in {turn.latency_ms:g} ms; tools used: "
             f"{', '.join(turn.tools) or 'none'}; output {'came back' if came_back else 'missing'}",
             problem=problem,
         )
 
 
-KIND = KindInfo("agent.tool-call", "the agent runs a shell command through its exec tool and gets the output",
-                ToolCallParams, ToolCallProbe)
+KIND = KindInfo(
+    "agent.tool-call",
+    "the agent runs a shell command through its exec tool and gets the output",
+    ToolCallParams,
+    ToolCallProbe,
+)

@@ -1,0 +1,330 @@
+"""clawkeeper vs restic on the agent-like corpus, side by side in one run.
+
+    .venv/bin/python bench/backup/run.py --workdir /tmp/ck-bench            # ~1 GiB corpus
+    .venv/bin/python bench/backup/run.py --workdir /tmp/ck-bench4 --scale 4 # memory flatness
+
+Both tools encrypt (restic always does; clawkeeper with its default AES-256-GCM and a
+passphrase). The steps alternate between the tools so neither gets a warmer cache: first backup,
+backup with nothing changed, the 5 % change (bench/backup/corpus.py), backup after it, full
+restore into an empty folder, full read-back verify (`restic check --read-data`). Each step runs
+under /usr/bin/time for wall time and peak RSS. The database is held open by a live writer
+process throughout (its 5 % change goes through that connection), as an agent would.
+
+Results go to <workdir>/results.json and a Markdown table on stdout (for docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import corpus  # noqa: E402
+
+ROOT = HERE.parent.parent
+CLAWKEEPER = ROOT / ".venv" / "bin" / "clawkeeper"
+PASSWORD = "benchmark-passphrase-not-secret"  # noqa: S105 - a throwaway benchmark repository
+
+TARGETS = {  # issue 3: clawkeeper / restic must be at most
+    "first backup (s)": 1.0,
+    "re-backup, nothing changed (s)": 0.5,
+    "backup after 5% change (s)": 0.5,
+    "repository growth from 5% change (bytes)": 0.3,
+    "full restore (s)": 0.6,
+    "full read-back verify (s)": 0.6,
+}
+
+WRITER = r"""
+import sqlite3, sys
+sys.path.insert(0, sys.argv[2])
+import corpus
+conn = sqlite3.connect(sys.argv[1])
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("INSERT INTO memory (kind, text, embedding, updated) VALUES ('live', 'started', x'00', 0)")
+conn.commit()
+print("ready", flush=True)
+for line in sys.stdin:
+    if line.strip() == "change":
+        print(corpus.change(__import__("pathlib").Path(sys.argv[3]), db=conn), flush=True)
+"""
+
+
+def du(path: Path) -> int:
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def timed(argv: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
+    os.sync()
+    stats_file = log.with_suffix(".time")
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(stats_file), *argv],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=3600,
+            check=False,
+        )
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}; see {log}")
+    elapsed, rss_kb, user, system = stats_file.read_text().split()[-4:]
+    return {
+        "wall_s": round(wall, 3),
+        "time_s": float(elapsed),
+        "peak_rss_mb": round(int(rss_kb) / 1024, 1),
+        "user_s": float(user),
+        "sys_s": float(system),
+    }
+
+
+def drop_caches(enabled: bool) -> None:
+    if enabled:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+class Tool:
+    def __init__(self, name: str, workdir: Path, source: Path) -> None:
+        self.name = name
+        self.repo = workdir / f"repo-{name}"
+        self.workdir = workdir
+        self.source = source
+        self.env = {
+            **os.environ,
+            "CLAWKEEPER_BACKUP_PASSPHRASE": PASSWORD,
+            "RESTIC_PASSWORD": PASSWORD,
+            "RESTIC_CACHE_DIR": str(workdir / "restic-cache"),
+            "XDG_STATE_HOME": str(workdir / "xdg-state"),
+            "XDG_CACHE_HOME": str(workdir / "xdg-cache"),
+            "XDG_CONFIG_HOME": str(workdir / "xdg-config"),
+        }
+
+    def argv(self, step: str) -> list[str]:
+        ck = [str(CLAWKEEPER), "backup"]
+        if self.name == "clawkeeper":
+            return {
+                "init": [*ck, "init", "--repo", str(self.repo)],
+                "backup": [*ck, "create", "--repo", str(self.repo), "--state-dir", str(self.source)],
+                "restore": [
+                    *ck,
+                    "restore",
+                    "latest",
+                    "--repo",
+                    str(self.repo),
+                    "--to",
+                    str(self.restore_dir),
+                ],
+                "verify": [*ck, "verify", "--repo", str(self.repo), "--read-data"],
+            }[step]
+        return {
+            "init": ["restic", "-r", str(self.repo), "init"],
+            "backup": ["restic", "-r", str(self.repo), "backup", str(self.source)],
+            "restore": [
+                "restic",
+                "-r",
+                str(self.repo),
+                "restore",
+                "latest",
+                "--target",
+                str(self.restore_dir),
+            ],
+            "verify": ["restic", "-r", str(self.repo), "check", "--read-data"],
+        }[step]
+
+    @property
+    def restore_dir(self) -> Path:
+        return self.workdir / f"restore-{self.name}"
+
+    def run(self, step: str, label: str) -> dict[str, float]:
+        return timed(self.argv(step), self.env, self.workdir / "logs" / f"{self.name}-{label}.log")
+
+
+def check_restore(tool: Tool, source: Path) -> dict[str, Any]:
+    """Restored plain files must equal the source; the database must pass integrity_check."""
+    restored_root = tool.restore_dir / str(source).lstrip("/")
+    mismatched = 0
+    compared = 0
+    for path in source.rglob("*"):
+        if not path.is_file() or path.name.endswith(("-wal", "-shm")) or path.suffix == ".sqlite":
+            continue
+        other = restored_root / path.relative_to(source)
+        compared += 1
+        if (
+            not other.is_file()
+            or other.stat().st_size != path.stat().st_size
+            or other.read_bytes() != path.read_bytes()
+        ):
+            mismatched += 1
+    db = restored_root / "state" / "memory.sqlite"
+    conn = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)
+    try:
+        integrity = conn.execute("PRAGMA integrity_check(1)").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM memory").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        integrity, rows = f"error: {exc}", -1
+    finally:
+        conn.close()
+    return {
+        "files_compared": compared,
+        "files_mismatched": mismatched,
+        "db_integrity": integrity,
+        "db_rows": rows,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument(
+        "--drop-caches", action="store_true", help="drop the page cache before each step (root)"
+    )
+    parser.add_argument("--tools", default="clawkeeper,restic")
+    args = parser.parse_args()
+    workdir: Path = args.workdir.resolve()
+    corpus_root = workdir / "corpus"
+    source = corpus_root / ".openclaw"
+    if not source.exists():
+        print(f"generating the scale-{args.scale} corpus in {corpus_root} ...", flush=True)
+        t = time.monotonic()
+        corpus.generate(corpus_root, args.scale)
+        print(f"  {du(source) / 1e6:.0f} MB in {time.monotonic() - t:.0f}s", flush=True)
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    tools = [Tool(name, workdir, source) for name in args.tools.split(",")]
+    for tool in tools:
+        for leftover in (tool.repo, tool.restore_dir):
+            shutil.rmtree(leftover, ignore_errors=True)
+        tool.run("init", "init")
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(source / "state" / "memory.sqlite"), str(HERE), str(corpus_root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None and writer.stdin is not None
+    assert writer.stdout.readline().strip() == "ready"
+    results: dict[str, dict[str, Any]] = {t.name: {} for t in tools}
+    try:
+        for label, step in (("first backup", "backup"), ("re-backup, nothing changed", "backup")):
+            for tool in tools:
+                drop_caches(args.drop_caches)
+                results[tool.name][label] = tool.run(step, label.split(",")[0].replace(" ", "-"))
+                results[tool.name][f"repo after {label}"] = du(tool.repo)
+                print(f"{tool.name:10} {label}: {results[tool.name][label]}", flush=True)
+        writer.stdin.write("change\n")
+        writer.stdin.flush()
+        print(f"change: {writer.stdout.readline().strip()}", flush=True)
+        for tool in tools:
+            drop_caches(args.drop_caches)
+            results[tool.name]["backup after 5% change"] = tool.run("backup", "after-change")
+            results[tool.name]["repo after change"] = du(tool.repo)
+            print(f"{tool.name:10} after change: {results[tool.name]['backup after 5% change']}", flush=True)
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=60)
+    for label, step in (("full restore", "restore"), ("full read-back verify", "verify")):
+        for tool in tools:
+            drop_caches(args.drop_caches)
+            results[tool.name][label] = tool.run(step, label.replace(" ", "-"))
+            print(f"{tool.name:10} {label}: {results[tool.name][label]}", flush=True)
+    for tool in tools:
+        results[tool.name]["restore check"] = check_restore(tool, source)
+        print(f"{tool.name:10} restore check: {results[tool.name]['restore check']}", flush=True)
+
+    summary = {"corpus_bytes": du(source), "scale": args.scale, "results": results}
+    if {"clawkeeper", "restic"} <= set(results):
+        summary["table"] = table(results["clawkeeper"], results["restic"])
+        print(render(summary["table"], summary["corpus_bytes"]))
+    (workdir / "results.json").write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def table(ck: dict[str, Any], restic: dict[str, Any]) -> list[dict[str, Any]]:
+    def growth(r: dict[str, Any]) -> int:
+        return int(r["repo after change"] - r["repo after re-backup, nothing changed"])
+
+    rows = [
+        ("first backup (s)", ck["first backup"]["time_s"], restic["first backup"]["time_s"]),
+        (
+            "re-backup, nothing changed (s)",
+            ck["re-backup, nothing changed"]["time_s"],
+            restic["re-backup, nothing changed"]["time_s"],
+        ),
+        (
+            "backup after 5% change (s)",
+            ck["backup after 5% change"]["time_s"],
+            restic["backup after 5% change"]["time_s"],
+        ),
+        ("repository growth from 5% change (bytes)", growth(ck), growth(restic)),
+        ("full restore (s)", ck["full restore"]["time_s"], restic["full restore"]["time_s"]),
+        (
+            "full read-back verify (s)",
+            ck["full read-back verify"]["time_s"],
+            restic["full read-back verify"]["time_s"],
+        ),
+        (
+            "repository after first backup (bytes)",
+            ck["repo after first backup"],
+            restic["repo after first backup"],
+        ),
+        (
+            "peak RSS, first backup (MB)",
+            ck["first backup"]["peak_rss_mb"],
+            restic["first backup"]["peak_rss_mb"],
+        ),
+        ("peak RSS, restore (MB)", ck["full restore"]["peak_rss_mb"], restic["full restore"]["peak_rss_mb"]),
+        (
+            "peak RSS, verify (MB)",
+            ck["full read-back verify"]["peak_rss_mb"],
+            restic["full read-back verify"]["peak_rss_mb"],
+        ),
+    ]
+    out = []
+    for name, a, b in rows:
+        ratio = a / b if b else None
+        target = TARGETS.get(name)
+        out.append(
+            {
+                "metric": name,
+                "clawkeeper": a,
+                "restic": b,
+                "ratio": None if ratio is None else round(ratio, 3),
+                "target": target,
+                "met": None if target is None or ratio is None else ratio <= target,
+            }
+        )
+    return out
+
+
+def render(rows: list[dict[str, Any]], corpus_bytes: int) -> str:
+    lines = [
+        f"corpus: {corpus_bytes / 1e6:.0f} MB",
+        "",
+        "| metric | clawkeeper | restic | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        target = f"≤ {r['target']}x" if r["target"] is not None else ""
+        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
+        lines.append(
+            f"| {r['metric']} | {r['clawkeeper']} | {r['restic']} | {r['ratio']} | {target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

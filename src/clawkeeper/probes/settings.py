@@ -1,0 +1,54 @@
+"""The `[probes]` section of clawkeeper.toml.
+
+Model-dependent probes on a *live* agent need `live_consent = true`: clawkeeper then adds its probe
+provider and probe agent to the live config for the run and removes them afterwards. In a
+sandbox (the lab, a canary) that is always allowed. `real_model` runs the same golden tasks on a
+model the user already configured (e.g. "openai/gpt-5.4-mini"), which costs tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field
+
+APP = "clawkeeper"
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
+
+
+def default_suite_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "suites"
+
+
+def default_workdir() -> Path:
+    return Path(platformdirs.user_state_dir(APP)) / "probes"
+
+
+class ProbeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    live_consent: bool = False
+    real_model: str | None = None
+    agent_id: Identifier = "clawkeeper-probe"
+    provider_id: Identifier = "clawkeeper-probe"
+    model_port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0: any free port
+    suite_dirs: list[Path] = Field(default_factory=list)
+    workdir: Path = Field(default_factory=default_workdir)
+    ready_wait: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    keep_sandbox_registration: bool = True  # a lab keeps its probe agent between runs
+
+    def all_suite_dirs(self) -> list[Path]:
+        return [default_suite_dir(), *self.suite_dirs]
+
+
+def probe_settings(settings: Any) -> ProbeSettings:
+    """`settings.probes` once clawkeeper's Settings has the section; the defaults until then."""
+    value = getattr(settings, "probes", None)
+    if isinstance(value, ProbeSettings):
+        return value
+    if isinstance(value, BaseModel):
+        return ProbeSettings.model_validate(value.model_dump())
+    return ProbeSettings()
