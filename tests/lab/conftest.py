@@ -91,11 +91,21 @@ def repo_settings() -> tuple[LabSettings, ReleasesSettings]:
 
 def remove_dead_sessions_instances(lab: LabSettings, releases: ReleasesSettings) -> None:
     """Instances of test sessions whose process is gone: stop whatever they left, remove them."""
-    for name in LabLayout(lab.root).instance_names():
+    layout = LabLayout(lab.root)
+
+    def dead(name: str) -> bool:
         match = _TEST_INSTANCE.match(name)
-        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+        return bool(match) and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1)))
+
+    for name in layout.instance_names():
+        if dead(name):
             with contextlib.suppress(ClawkeeperError):
                 Sandbox(lab, name=name, releases=releases).destroy()
+    if layout.instances.is_dir():
+        for lock in layout.instances.glob(".t*.lock"):  # names that never got a directory
+            name = lock.name[1 : -len(".lock")]
+            if dead(name) and not (layout.instances / name).exists():
+                lock.unlink(missing_ok=True)
 
 
 class LabPool:

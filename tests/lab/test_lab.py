@@ -71,9 +71,11 @@ def name(request: pytest.FixtureRequest, lab_settings: LabSettings) -> Any:
     test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     value = f"{instance_name('cli')}-{test[-24:].strip('-')}"
     yield value
-    if (LabLayout(lab_settings.root).instances / value).exists():
+    instances = LabLayout(lab_settings.root).instances
+    if (instances / value).exists():
         result = cli("lab", "destroy", "--name", value, "--yes")
         assert result.returncode == 0, result.stderr
+    (instances / f".{value}.lock").unlink(missing_ok=True)
 
 
 def test_cli_up_status_down_leaves_no_process(name: str, lab_settings: LabSettings) -> None:
@@ -216,8 +218,8 @@ def test_instance_is_ready_isolated_and_reachable(lab_instance: LabInstance) -> 
     assert health["ok"] is True
 
     # inside, the only network interface is loopback, and /tmp is the instance's own
-    links = proc.run([*target.exec_prefix, "ip", "-o", "link"], timeout=10, env=target.process_env())
-    assert [line.split(":")[1].strip() for line in links.stdout.splitlines()] == ["lo"]
+    links = proc.run([*target.exec_prefix, "cat", "/proc/net/dev"], timeout=10, env=target.process_env())
+    assert [line.split(":")[0].strip() for line in links.stdout.splitlines()[2:]] == ["lo"]
     marker = lab_instance.sandbox.instance.tmp / "clawkeeper-lab-probe"
     marker.write_text("x")
     try:

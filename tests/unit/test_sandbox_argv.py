@@ -24,7 +24,6 @@ from clawkeeper.errors import EnvironmentProblem
 TOOLS = {
     "unshare": "/usr/bin/unshare",
     "nsenter": "/usr/bin/nsenter",
-    "ip": "/usr/sbin/ip",
     "mount": "/bin/mount",
 }
 
@@ -77,8 +76,8 @@ def test_asking_for_namespaces_that_cannot_be_had_fails_clearly() -> None:
         choose_isolation("namespace", caps)
     assert "user namespaces are not available" in caught.value.message
     assert "--isolation none" in (caught.value.hint or "")
-    with pytest.raises(EnvironmentProblem, match="missing ip"):
-        choose_isolation("namespace", Capabilities(True, {**TOOLS, "ip": None}))
+    with pytest.raises(EnvironmentProblem, match="missing nsenter"):
+        choose_isolation("namespace", Capabilities(True, {**TOOLS, "nsenter": None}))
 
 
 def test_onboarding_is_non_interactive_local_loopback_token_and_skips_everything_else() -> None:

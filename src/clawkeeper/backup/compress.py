@@ -14,6 +14,9 @@ import zstandard
 from clawkeeper.backup.packs import BlobFlags
 
 DEFAULT_LEVEL = 3
+# Database pages mix text with random embeddings and barely compress either way: level 1 gives
+# the same ratio (measured 1.51 vs 1.52) at twice the speed.
+PAGE_LEVEL = 1
 # A chunk must shrink below this fraction of its size to be stored compressed.
 WORTHWHILE_RATIO = 0.97
 RETRY_EVERY = 16  # chunks stored raw before compression is tried again on the same stream
@@ -43,28 +46,61 @@ def decompress_object(data: bytes) -> bytes:
     return _decompressor().decompress(data)
 
 
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    """One zstd context per thread and level (contexts are not thread-safe, and costly to make)."""
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = {}
+        _local.compressors = cache
+    ctx = cache.get(level)
+    if ctx is None:
+        ctx = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        cache[level] = ctx
+    return ctx
+
+
+def compress_payload(data: bytes | memoryview, level: int) -> tuple[bytes | memoryview, BlobFlags]:
+    """zstd when it shrinks the data enough, else the data itself. Safe to call from any thread."""
+    packed = _compressor(level).compress(data)
+    if len(packed) < len(data) * WORTHWHILE_RATIO:
+        return packed, BlobFlags.COMPRESSED
+    return data, BlobFlags.NONE
+
+
 class StreamCompressor:
-    """Compresses the chunks of one stream, remembering whether compression has been paying."""
+    """Decides, chunk by chunk, whether compressing one stream is worth a try.
+
+    The compression itself may run on a worker thread (`compress_payload`); results come back
+    through `record`, so a stream of incompressible chunks stops being tried.
+    """
 
     def __init__(self, level: int = DEFAULT_LEVEL) -> None:
-        self._zstd = zstandard.ZstdCompressor(level=level, write_content_size=True)
         self.level = level
-        self._raw_streak = 0
         self.enabled = level > 0
+        self._raw_streak = 0
 
     def reset(self) -> None:
         """Call at the start of each file: compressibility is a property of the content."""
         self._raw_streak = 0
 
-    def compress(self, data: bytes | memoryview) -> tuple[bytes | memoryview, BlobFlags]:
-        if not self.enabled or len(data) < 64:
-            return data, BlobFlags.NONE
+    def wants_attempt(self, size: int) -> bool:
+        if not self.enabled or size < 64:
+            return False
         if self._raw_streak and self._raw_streak % RETRY_EVERY:
             self._raw_streak += 1
-            return data, BlobFlags.NONE
-        packed = self._zstd.compress(data)
-        if len(packed) < len(data) * WORTHWHILE_RATIO:
+            return False
+        return True
+
+    def record(self, flags: BlobFlags) -> None:
+        if flags & BlobFlags.COMPRESSED:
             self._raw_streak = 0
-            return packed, BlobFlags.COMPRESSED
-        self._raw_streak += 1
-        return data, BlobFlags.NONE
+        else:
+            self._raw_streak += 1
+
+    def compress(self, data: bytes | memoryview) -> tuple[bytes | memoryview, BlobFlags]:
+        """Decide, compress in this thread, and record: the synchronous form."""
+        if not self.wants_attempt(len(data)):
+            return data, BlobFlags.NONE
+        payload, flags = compress_payload(data, self.level)
+        self.record(flags)
+        return payload, flags

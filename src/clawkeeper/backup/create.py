@@ -20,6 +20,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import Any
 
 from clawkeeper import __version__
 from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_chunks
-from clawkeeper.backup.compress import StreamCompressor
+from clawkeeper.backup.compress import PAGE_LEVEL, StreamCompressor
+from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.marks import load_marks, marked_packs
 from clawkeeper.backup.packs import BlobKind, pack_object_name
 from clawkeeper.backup.progress import ProgressCallback, Reporter
@@ -36,6 +38,7 @@ from clawkeeper.backup.sessions import Session
 from clawkeeper.backup.snapshots import Snapshot, iter_tree, list_snapshots, save_snapshot
 from clawkeeper.backup.sources import SourceRoot, SourceSet
 from clawkeeper.backup.sqlite_capture import (
+    CapturedDatabase,
     CaptureFailed,
     capture,
     is_sqlite_file,
@@ -85,11 +88,13 @@ class _Planned:
     """One filesystem object found by the scan."""
 
     root: SourceRoot
-    path: Path
+    path: str  # absolute
     rel: str  # snapshot path: the absolute path without its leading "/"
     st: os.stat_result
     kind: EntryType
     sqlite: bool = False
+    sig: str | None = None  # databases: fingerprint taken before the capture starts
+    reuse: Entry | None = None  # databases: the parent's unchanged entry, decided before capturing
 
 
 @dataclass
@@ -107,92 +112,16 @@ class _Counters:
     unreadable: int = 0
 
 
-def snapshot_path(path: Path) -> str:
-    return path.as_posix().lstrip("/")
+def snapshot_path(path: Path | str) -> str:
+    return str(path).lstrip("/")
 
 
 def _file_signature(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
-class _Scanner:
-    """Walks the roots in a stable order, applying exclusions. Never follows a symlink."""
-
-    def __init__(self, sources: SourceSet, counters: _Counters, warnings: list[str], sqlite: bool) -> None:
-        self.sources = sources
-        self.counters = counters
-        self.warnings = warnings
-        self.sqlite = sqlite
-
-    def scan(self) -> list[_Planned]:
-        out: list[_Planned] = []
-        for root in self.sources.roots:
-            try:
-                st = os.lstat(root.path)
-            except OSError as exc:
-                self.warnings.append(f"cannot read {root.path}: {exc.strerror}; skipped")
-                self.counters.unreadable += 1
-                continue
-            item = self._planned(root, root.path, st)
-            if item is None:
-                continue
-            out.append(item)
-            if item.kind is EntryType.DIR:
-                out.extend(self._walk(root, root.path))
-        return out
-
-    def _planned(self, root: SourceRoot, path: Path, st: os.stat_result) -> _Planned | None:
-        rel = snapshot_path(path)
-        if stat.S_ISDIR(st.st_mode):
-            return _Planned(root, path, rel, st, EntryType.DIR)
-        if stat.S_ISLNK(st.st_mode):
-            return _Planned(root, path, rel, st, EntryType.SYMLINK)
-        if stat.S_ISREG(st.st_mode):
-            is_db = self.sqlite and st.st_size >= 512 and is_sqlite_file(path)
-            return _Planned(root, path, rel, st, EntryType.FILE, sqlite=is_db)
-        self.warnings.append(f"{path} is not a regular file, directory or symlink; skipped")
-        return None
-
-    def _walk(self, root: SourceRoot, directory: Path) -> Iterator[_Planned]:
-        try:
-            with os.scandir(directory) as it:
-                children = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            self.warnings.append(f"cannot list {directory}: {exc.strerror}; its contents are missing")
-            self.counters.unreadable += 1
-            return
-        databases: set[str] = set()
-        for child in children:
-            path = Path(child.path)
-            try:
-                st = child.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # vanished since the listing
-            except OSError as exc:
-                self.warnings.append(f"cannot stat {path}: {exc.strerror}; skipped")
-                self.counters.unreadable += 1
-                continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            rel_to_root = path.relative_to(root.path).as_posix()
-            if self.sources.excludes.match(root, rel_to_root, str(path), is_dir):
-                self.counters.excluded += 1
-                continue
-            base = sidecar_of(child.name)
-            if base is not None and base in databases:
-                self.counters.sidecars_skipped += 1
-                continue
-            item = self._planned(root, path, st)
-            if item is None:
-                continue
-            if item.sqlite:
-                databases.add(child.name)
-            yield item
-            if is_dir:
-                yield from self._walk(root, path)
-
-
 class _ParentCache:
-    """The parent snapshot's entries by path, for skipping unchanged files."""
+    """The parent snapshot's file entries by path, for skipping unchanged files."""
 
     def __init__(self, entries: dict[str, Entry], snapshot_id: str | None) -> None:
         self.entries = entries
@@ -206,11 +135,108 @@ class _ParentCache:
         if sig is None:
             return None
         old = self.entries.get(rel)
-        if old is None or old.type is not EntryType.FILE or old.sig != sig:
+        if old is None or old.sig != sig:
             return None
-        if not all(writer.known(blob_id) for blob_id in old.content):
-            return None  # a chunk was pruned or sits in a pack marked for deletion: read again
+        chunks = old.chunks
+        for i in range(0, len(chunks), ID_SIZE):
+            if not writer.known(chunks[i : i + ID_SIZE]):
+                return None  # a chunk was pruned or sits in a pack marked for deletion: read again
         return old
+
+    def is_database(self, rel: str, st: os.stat_result) -> bool | None:
+        """What the parent knew about this unchanged file (None: changed or new, look inside)."""
+        old = self.entries.get(rel)
+        if old is None or old.sig is None:
+            return None
+        if old.sig == _file_signature(st):
+            return False
+        if old.sqlite is not None and old.sig.startswith(f"sqlite|{_file_signature(st)}|"):
+            return True
+        return None
+
+
+class _Scanner:
+    """Walks the roots in a stable order, applying exclusions. Never follows a symlink."""
+
+    def __init__(
+        self, sources: SourceSet, counters: _Counters, warnings: list[str], sqlite: bool, parent: _ParentCache
+    ) -> None:
+        self.sources = sources
+        self.counters = counters
+        self.warnings = warnings
+        self.sqlite = sqlite
+        self.parent = parent
+
+    def scan(self) -> list[_Planned]:
+        out: list[_Planned] = []
+        for root in self.sources.roots:
+            path = str(root.path)
+            try:
+                st = os.lstat(path)
+            except OSError as exc:
+                self.warnings.append(f"cannot read {path}: {exc.strerror}; skipped")
+                self.counters.unreadable += 1
+                continue
+            item = self._planned(root, path, snapshot_path(path), st)
+            if item is None:
+                continue
+            out.append(item)
+            if item.kind is EntryType.DIR:
+                self._walk(root, path, "", out)
+        return out
+
+    def _planned(self, root: SourceRoot, path: str, rel: str, st: os.stat_result) -> _Planned | None:
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            is_db = False
+            if self.sqlite and st.st_size >= 512:
+                known = self.parent.is_database(rel, st)
+                is_db = known if known is not None else is_sqlite_file(Path(path))
+            return _Planned(root, path, rel, st, EntryType.FILE, sqlite=is_db)
+        if stat.S_ISDIR(mode):
+            return _Planned(root, path, rel, st, EntryType.DIR)
+        if stat.S_ISLNK(mode):
+            return _Planned(root, path, rel, st, EntryType.SYMLINK)
+        self.warnings.append(f"{path} is not a regular file, directory or symlink; skipped")
+        return None
+
+    def _walk(self, root: SourceRoot, directory: str, rel_dir: str, out: list[_Planned]) -> None:
+        try:
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            self.warnings.append(f"cannot list {directory}: {exc.strerror}; its contents are missing")
+            self.counters.unreadable += 1
+            return
+        databases: set[str] = set()
+        excludes = self.sources.excludes
+        for child in children:
+            path = child.path
+            try:
+                st = child.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished since the listing
+            except OSError as exc:
+                self.warnings.append(f"cannot stat {path}: {exc.strerror}; skipped")
+                self.counters.unreadable += 1
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            rel_to_root = f"{rel_dir}{child.name}"
+            if excludes.rules and excludes.match(root, rel_to_root, path, is_dir):
+                self.counters.excluded += 1
+                continue
+            base = sidecar_of(child.name)
+            if base is not None and base in databases:
+                self.counters.sidecars_skipped += 1
+                continue
+            item = self._planned(root, path, path.lstrip("/"), st)
+            if item is None:
+                continue
+            if item.sqlite:
+                databases.add(child.name)
+            out.append(item)
+            if is_dir:
+                self._walk(root, path, f"{rel_to_root}/", out)
 
 
 def _find_parent(
@@ -229,6 +255,43 @@ def _find_parent(
     return None
 
 
+class _Captures:
+    """Database captures run one ahead on a helper thread (the backup API and quick_check run in
+    SQLite's C code, without the GIL), so the next database is being copied while files are
+    chunked. Only one image waits in the scratch folder at a time."""
+
+    def __init__(self, items: list[_Planned], scratch: Path, quick_check: bool) -> None:
+        self._items = items
+        self._scratch = scratch
+        self._quick_check = quick_check
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-sqlite")
+        self._futures: dict[int, Future[CapturedDatabase]] = {}
+        self._next = 0
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        if self._next < len(self._items):
+            item = self._items[self._next]
+            image = self._scratch / f"db-{self._next}.sqlite"
+            self._futures[id(item)] = self._pool.submit(
+                capture, Path(item.path), image, quick_check=self._quick_check
+            )
+            self._next += 1
+
+    def take(self, item: _Planned) -> CapturedDatabase:
+        """The capture of `item` (raises what the capture raised); starts the next one."""
+        future = self._futures.pop(id(item), None)
+        if future is None:
+            raise CaptureFailed(f"{item.path} was not scheduled for capture")
+        try:
+            return future.result()
+        finally:
+            self._submit_next()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _Backup:
     def __init__(
         self, repo: Repository, sources: SourceSet, options: BackupOptions, progress: ProgressCallback | None
@@ -242,6 +305,7 @@ class _Backup:
         self.databases: dict[str, dict[str, Any]] = {}
         self.chunker = ContentChunker(repo.config.chunker, repo.master.chunker_seed)
         self.compressor = StreamCompressor(repo.config.compression_level)
+        self.page_compressor = StreamCompressor(min(PAGE_LEVEL, repo.config.compression_level))
         self.depended_packs: set[str] = set()
         self.hostname = options.hostname or socket.gethostname()
 
@@ -254,7 +318,9 @@ class _Backup:
         try:
             parent_snapshot = _find_parent(self.repo, self.sources, self.hostname, self.options.parent)
             parent = self._parent_cache(parent_snapshot)
-            scanner = _Scanner(self.sources, self.counters, self.warnings, self.options.sqlite_capture)
+            scanner = _Scanner(
+                self.sources, self.counters, self.warnings, self.options.sqlite_capture, parent
+            )
             planned = scanner.scan()
             total = sum(p.st.st_size for p in planned if p.kind is EntryType.FILE)
             reporter = Reporter(self.progress, "backup", total_bytes=total, total_items=len(planned))
@@ -262,11 +328,19 @@ class _Backup:
             with tempfile.TemporaryDirectory(
                 prefix="clawkeeper-backup-", dir=self.options.scratch_dir
             ) as scratch:
-                for item in planned:
-                    entry = self._entry(item, parent, writer, Path(scratch), reporter)
-                    if entry is not None:
-                        tree += entry.to_line()
-                    reporter.advance(items=1, current=str(item.path))
+                captures = _Captures(
+                    self._databases_to_capture(planned, parent, writer),
+                    Path(scratch),
+                    self.options.sqlite_quick_check,
+                )
+                try:
+                    for item in planned:
+                        entry = self._entry(item, parent, writer, captures, reporter)
+                        if entry is not None:
+                            tree += entry.serialized()
+                        reporter.advance(items=1, current=item.path)
+                finally:
+                    captures.close()
             reporter.finish()
             tree_ids = self._store_tree(tree, writer)
             writer.finish()
@@ -304,8 +378,29 @@ class _Backup:
         entries = {e.path: e for e in iter_tree(self.repo, snapshot) if e.type is EntryType.FILE}
         return _ParentCache(entries, snapshot.id)
 
+    def _databases_to_capture(
+        self, planned: list[_Planned], parent: _ParentCache, writer: BlobWriter
+    ) -> list[_Planned]:
+        """Fingerprint every database now (before any capture starts); those that changed since
+        the parent are captured, the others reuse the parent's pages."""
+        out = []
+        for item in planned:
+            if item.sqlite:
+                item.sig = source_signature(Path(item.path))
+                old = parent.reusable(item.rel, item.sig, writer)
+                if old is not None and old.sqlite is not None:
+                    item.reuse = old
+                else:
+                    out.append(item)
+        return out
+
     def _entry(
-        self, item: _Planned, parent: _ParentCache, writer: BlobWriter, scratch: Path, reporter: Reporter
+        self,
+        item: _Planned,
+        parent: _ParentCache,
+        writer: BlobWriter,
+        captures: _Captures,
+        reporter: Reporter,
     ) -> Entry | None:
         st = item.st
         entry = Entry(
@@ -328,14 +423,25 @@ class _Backup:
             self.counters.symlinks += 1
             return entry
         if item.sqlite:
-            return self._database(item, entry, parent, writer, scratch, reporter)
+            return self._database(item, entry, parent, writer, captures, reporter)
         return self._file(item, entry, parent, writer, reporter)
 
     def _reuse(self, entry: Entry, old: Entry, writer: BlobWriter) -> Entry:
         entry.size = old.size
-        entry.content = old.content
-        for blob_id in old.content:
-            located = writer.index.lookup(blob_id)
+        entry.chunks = old.chunks
+        if (old.path, old.type, old.mode, old.mtime_ns, old.uid, old.gid) == (
+            entry.path,
+            entry.type,
+            entry.mode,
+            entry.mtime_ns,
+            entry.uid,
+            entry.gid,
+        ):
+            entry.line = old.line  # same file, same metadata: skip serialising it again
+        chunks = old.chunks
+        lookup = writer.index.lookup
+        for i in range(0, len(chunks), ID_SIZE):
+            located = lookup(chunks[i : i + ID_SIZE])
             if located is not None:
                 self.depended_packs.add(located.pack_id)
         return entry
@@ -374,6 +480,8 @@ class _Backup:
         if after.st_mtime_ns != opened.st_mtime_ns or after.st_size != size:
             self.warnings.append(f"{item.path} changed while it was read; stored what was read")
             entry.sig = None  # never reuse a torn read
+        else:
+            entry.sig = _file_signature(opened)
         entry.size = size
         entry.mtime_ns = opened.st_mtime_ns
         self.counters.files += 1
@@ -392,12 +500,13 @@ class _Backup:
             chunks: Iterator[memoryview] = self.chunker.buffer(data)
         else:
             chunks = self.chunker.stream(handle)
+        stable = size_hint <= self.chunker.params.max_size  # views into `data`, which nobody reuses
         for chunk in chunks:
-            blob_id, _new = writer.add(BlobKind.DATA, chunk, self.compressor)
+            blob_id, _new = writer.add(BlobKind.DATA, chunk, self.compressor, stable=stable)
             content.append(blob_id)
             total += len(chunk)
             reporter.advance(len(chunk))
-        entry.content = content
+        entry.chunks = b"".join(content)
         return total
 
     def _database(
@@ -406,12 +515,11 @@ class _Backup:
         entry: Entry,
         parent: _ParentCache,
         writer: BlobWriter,
-        scratch: Path,
+        captures: _Captures,
         reporter: Reporter,
     ) -> Entry | None:
-        sig = source_signature(item.path)
-        entry.sig = sig
-        old = parent.reusable(item.rel, sig, writer)
+        entry.sig = item.sig
+        old = item.reuse
         if old is not None and old.sqlite is not None:
             entry.sqlite = old.sqlite
             self.databases[item.rel] = old.sqlite
@@ -421,24 +529,24 @@ class _Backup:
             self.counters.bytes += old.size
             reporter.advance(item.st.st_size)
             return self._reuse(entry, old, writer)
-        image = scratch / f"db-{self.counters.databases}.sqlite"
         try:
-            captured = capture(item.path, image, quick_check=self.options.sqlite_quick_check)
+            captured = captures.take(item)
         except CaptureFailed as exc:
             self.warnings.append(f"{item.path}: {exc}; stored as a plain file instead")
             return self._file(item, entry, parent, writer, reporter)
         try:
-            self.compressor.reset()
+            self.page_compressor.reset()
             content: list[bytes] = []
-            with image.open("rb", buffering=0) as handle:
+            add = writer.add
+            with captured.image.open("rb", buffering=0) as handle:
                 for chunk in fixed_chunks(handle, captured.chunk_size):
-                    blob_id, _new = writer.add(BlobKind.DATA, chunk, self.compressor)
+                    blob_id, _new = add(BlobKind.DATA, chunk, self.page_compressor)
                     content.append(blob_id)
-            entry.content = content
+            entry.chunks = b"".join(content)
             entry.size = captured.size
         finally:
             with contextlib.suppress(FileNotFoundError):
-                image.unlink()
+                captured.image.unlink()
         details = captured.to_json()
         if captured.quick_check not in (None, "ok"):
             self.warnings.append(f"{item.path}: quick_check reports {captured.quick_check!r}")
@@ -476,7 +584,7 @@ class _Backup:
                 hint="run the backup again; it will store the data anew",
             )
 
-    def _unreadable(self, path: Path, exc: OSError) -> None:
+    def _unreadable(self, path: str, exc: OSError) -> None:
         self.counters.unreadable += 1
         self.warnings.append(f"cannot read {path}: {exc.strerror}; skipped")
 

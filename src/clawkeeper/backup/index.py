@@ -62,6 +62,35 @@ def encode_index(packs: Iterable[IndexedPack]) -> bytes:
     return b"".join(parts)
 
 
+_KINDS = {int(k): k for k in BlobKind}
+_FLAGS = {int(f): BlobFlags(f) for f in range(2)}
+
+
+def iter_index(data: bytes) -> Iterator[tuple[str, int, memoryview]]:
+    """(pack id, pack size, that pack's blob records) for each pack of an index file's plaintext."""
+    try:
+        magic, version, count = HEADER.unpack_from(data, 0)
+    except struct.error as exc:
+        raise IndexFormatError("index is too short") from exc
+    if magic != MAGIC or version != VERSION:
+        raise IndexFormatError(f"not an index of a version this clawkeeper reads ({magic!r} v{version})")
+    view = memoryview(data)
+    pos = HEADER.size
+    for _ in range(count):
+        try:
+            raw_id, size, n_blobs = PACK_RECORD.unpack_from(data, pos)
+        except struct.error as exc:
+            raise IndexFormatError("index ends inside a pack record") from exc
+        pos += PACK_RECORD.size
+        end = pos + n_blobs * BLOB_RECORD.size
+        if end > len(data):
+            raise IndexFormatError("index ends inside a pack's blob list")
+        yield raw_id.hex(), size, view[pos:end]
+        pos = end
+    if pos != len(data):
+        raise IndexFormatError("index has trailing bytes")
+
+
 def decode_index(data: bytes) -> list[IndexedPack]:
     try:
         magic, version, count = HEADER.unpack_from(data, 0)
@@ -111,6 +140,33 @@ class MasterIndex:
                 continue  # the same pack listed by two index files (a prune consolidated them)
             self.pack_sizes[pack.pack_id] = pack.size
             self.add_pack_blobs(pack.pack_id, pack.blobs)
+
+    def add_encoded(self, index_name: str, data: bytes) -> None:
+        """`add` straight from an index file's plaintext: the hot path of every backup's start,
+        so records become index entries without intermediate objects."""
+        names = self.index_files.setdefault(index_name, [])
+        entries = self.entries
+        marked_packs = self.marked
+        for pack_id, size, records in iter_index(data):
+            names.append(pack_id)
+            self.pack_index_files.setdefault(pack_id, set()).add(index_name)
+            if pack_id in self.pack_sizes:
+                continue
+            self.pack_sizes[pack_id] = size
+            marked = pack_id in marked_packs
+            try:
+                for kind, flags, blob_id, offset, length, raw in BLOB_RECORD.iter_unpack(records):
+                    entry = IndexEntry(pack_id, _KINDS[kind], _FLAGS[flags], offset, length, raw)
+                    current = entries.get(blob_id)
+                    if current is None:
+                        entries[blob_id] = entry
+                    elif current.pack_id in marked_packs and not marked:
+                        self.alternates.setdefault(blob_id, []).append(current)
+                        entries[blob_id] = entry
+                    else:
+                        self.alternates.setdefault(blob_id, []).append(entry)
+            except KeyError as exc:
+                raise IndexFormatError(f"index has an unknown blob kind or flag {exc}") from exc
 
     def add_pack_blobs(self, pack_id: str, blobs: Iterable[PackedBlob]) -> None:
         marked = pack_id in self.marked

@@ -322,13 +322,16 @@ class Repository:
         index = MasterIndex(marked=marked)
         for name in self.list_ids("index"):
             try:
-                packs = self.read_index_file(name)
+                raw = self.get_object("index", name, INDEX_AAD)
+                try:
+                    index.add_encoded(name, raw)
+                except IndexFormatError as exc:
+                    raise IntegrityError(f"index/{name[:12]} is malformed: {exc}") from exc
             except (IntegrityError, ObjectMissing) as exc:
                 if on_error is None:
                     raise
                 on_error(name, exc)
                 continue
-            index.add(name, packs)
         self._index = index
         return index
 

@@ -46,10 +46,15 @@ class Entry:
     uid: int = 0
     gid: int = 0
     size: int = 0
-    content: list[bytes] = field(default_factory=list)
+    chunks: bytes = b""  # the chunk ids, 32 bytes each, concatenated in file order
     link_target: str | None = None
     sig: str | None = None
     sqlite: dict[str, Any] | None = None
+    line: bytes | None = field(default=None, compare=False, repr=False)  # as read from a tree
+
+    def serialized(self) -> bytes:
+        """The tree line: as it was read when nothing could have changed it, else `to_line()`."""
+        return self.line if self.line is not None else self.to_line()
 
     def to_line(self) -> bytes:
         doc: dict[str, Any] = {
@@ -62,7 +67,7 @@ class Entry:
         }
         if self.type is EntryType.FILE:
             doc["s"] = self.size
-            doc["c"] = b"".join(self.content).hex()
+            doc["c"] = self.chunks.hex()
         if self.link_target is not None:
             doc["l"] = self.link_target
         if self.sig is not None:
@@ -77,7 +82,6 @@ class Entry:
             content_hex = doc.get("c", "")
             if len(content_hex) % HEX_ID:
                 raise TreeFormatError(f"content list of {doc['p']!r} has a partial id")
-            raw = bytes.fromhex(content_hex)
             return cls(
                 path=str(doc["p"]),
                 type=EntryType(doc["t"]),
@@ -86,13 +90,19 @@ class Entry:
                 uid=int(doc.get("u", 0)),
                 gid=int(doc.get("g", 0)),
                 size=int(doc.get("s", 0)),
-                content=[raw[i : i + ID_SIZE] for i in range(0, len(raw), ID_SIZE)],
+                chunks=bytes.fromhex(content_hex),
                 link_target=doc.get("l"),
                 sig=doc.get("sig"),
                 sqlite=doc.get("db"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TreeFormatError(f"malformed tree entry: {exc}") from exc
+
+    @property
+    def content(self) -> list[bytes]:
+        """The chunk ids as a list."""
+        raw = self.chunks
+        return [raw[i : i + ID_SIZE] for i in range(0, len(raw), ID_SIZE)]
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,4 +127,6 @@ def _parse(line: bytes) -> Entry:
         doc = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TreeFormatError(f"tree line is not JSON: {exc}") from exc
-    return Entry.from_json(doc)
+    entry = Entry.from_json(doc)
+    entry.line = line + b"\n"
+    return entry

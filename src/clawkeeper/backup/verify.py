@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawkeeper.backup.crypto import content_name
-from clawkeeper.backup.index import MasterIndex
+import blake3
+
+from clawkeeper.backup.index import IndexEntry, MasterIndex
 from clawkeeper.backup.marks import load_marks
 from clawkeeper.backup.packs import PackFormatError, pack_id_from_name, pack_object_name, parse_pack
 from clawkeeper.backup.progress import ProgressCallback, Reporter
@@ -34,6 +35,8 @@ from clawkeeper.backup.tree import EntryType, TreeFormatError
 from clawkeeper.effects.fs import atomic_write_json
 from clawkeeper.errors import ClawkeeperError
 from clawkeeper.outcomes import Outcome
+
+VERIFY_WORKERS = 3
 
 
 @dataclass(frozen=True)
@@ -184,43 +187,55 @@ class _Verifier:
         by_pack = index.pack_blobs()
         total = sum(index.pack_sizes[p] for p in packs)
         reporter = Reporter(self.progress, "verify", total_bytes=total, total_items=len(packs))
-        for pack_id in packs:
-            try:
-                data = self.repo.target.read(pack_object_name(pack_id))
-            except (ObjectMissing, TargetError) as exc:
-                self._damage_pack(pack_id, f"cannot be read: {_message(exc)}")
-                for blob_id, _entry in by_pack.get(pack_id, []):
-                    self.bad_blobs.setdefault(blob_id, f"pack {pack_id[:12]} unreadable")
-                continue
-            self.report.packs_read += 1
-            self.report.bytes_read += len(data)
-            if content_name(data) != pack_id:
-                self._damage_pack(pack_id, "content does not match its name (bytes changed)")
-            self._check_header(pack_id, data, by_pack.get(pack_id, []))
-            view = memoryview(data)
-            for blob_id, entry in by_pack.get(pack_id, []):
-                end = entry.offset + entry.length
-                if end > len(data):
-                    self._bad_blob(blob_id, pack_id, "lies beyond the end of the pack")
+        # packs are checked on worker threads (reading, BLAKE3, AES-GCM and zstd release the GIL);
+        # results come back in order and are recorded here, on one thread
+        with ThreadPoolExecutor(max_workers=VERIFY_WORKERS, thread_name_prefix="verify") as pool:
+            checks = pool.map(lambda p: self._check_pack(p, by_pack.get(p, [])), packs)
+            for pack_id, check in zip(packs, checks, strict=True):
+                if check.unreadable is not None:
+                    self._damage_pack(pack_id, f"cannot be read: {check.unreadable}")
+                    for blob_id, _entry in by_pack.get(pack_id, []):
+                        self.bad_blobs.setdefault(blob_id, f"pack {pack_id[:12]} unreadable")
                     continue
-                try:
-                    self.repo.open_blob(blob_id, entry, view[entry.offset : end])
-                except BlobCorrupt as exc:
-                    self._bad_blob(blob_id, pack_id, exc.message)
-            reporter.advance(len(data), 1, current=pack_id[:12])
+                self.report.packs_read += 1
+                self.report.bytes_read += check.size
+                for reason in check.pack_problems:
+                    self._damage_pack(pack_id, reason)
+                for blob_id, reason in check.bad_blobs:
+                    self._bad_blob(blob_id, pack_id, reason)
+                reporter.advance(check.size, 1, current=pack_id[:12])
         reporter.finish()
 
-    def _check_header(self, pack_id: str, data: bytes, indexed: Iterable[tuple[bytes, Any]]) -> None:
+    def _check_pack(self, pack_id: str, indexed: list[tuple[bytes, IndexEntry]]) -> _PackCheck:
+        """Read one pack back and check everything in it. Touches no shared state."""
+        check = _PackCheck()
+        try:
+            data = self.repo.target.read(pack_object_name(pack_id))
+        except (ObjectMissing, TargetError) as exc:
+            check.unreadable = _message(exc)
+            return check
+        check.size = len(data)
+        if blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest() != pack_id:
+            check.pack_problems.append("content does not match its name (bytes changed)")
         try:
             header = parse_pack(data, self.repo.cipher)
         except PackFormatError as exc:
-            self._damage_pack(pack_id, f"header unreadable: {exc}")
-            return
-        own = {(b.blob_id, b.offset, b.length) for b in header}
+            check.pack_problems.append(f"header unreadable: {exc}")
+        else:
+            own = {(b.blob_id, b.offset, b.length) for b in header}
+            if any((blob_id, e.offset, e.length) not in own for blob_id, e in indexed):
+                check.pack_problems.append("its header disagrees with the index")
+        view = memoryview(data)
         for blob_id, entry in indexed:
-            if (blob_id, entry.offset, entry.length) not in own:
-                self._damage_pack(pack_id, "its header disagrees with the index")
-                return
+            end = entry.offset + entry.length
+            if end > len(data):
+                check.bad_blobs.append((blob_id, "lies beyond the end of the pack"))
+                continue
+            try:
+                self.repo.open_blob(blob_id, entry, view[entry.offset : end])
+            except BlobCorrupt as exc:
+                check.bad_blobs.append((blob_id, exc.message))
+        return check
 
     def _bad_blob(self, blob_id: bytes, pack_id: str, reason: str) -> None:
         self.bad_blobs.setdefault(blob_id, reason)
@@ -280,6 +295,14 @@ class _Verifier:
         if blob_id not in index:
             return f"chunk {blob_id.hex()[:12]} is not in any index"
         return None
+
+
+@dataclass
+class _PackCheck:
+    size: int = 0
+    unreadable: str | None = None
+    pack_problems: list[str] = field(default_factory=list)
+    bad_blobs: list[tuple[bytes, str]] = field(default_factory=list)
 
 
 def _message(exc: Exception) -> str:

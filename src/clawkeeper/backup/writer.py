@@ -5,25 +5,40 @@ before any index file names it, and `finish` returns only once an index file nam
 this writer wrote. The caller then writes its snapshot. A crash at any point leaves at worst some
 packs that no index names, which a later prune collects.
 
-Packs go to storage on a background thread (the file write and fsync release the GIL) while the
-caller keeps chunking and sealing; at most `MAX_PENDING_PACKS` wait, bounding memory. An index
+Three kinds of threads share the work (zstd, BLAKE3, AES-GCM and file I/O all release the GIL):
+- the caller chunks, hashes and decides what is new (dedup must see blobs in order);
+- a small pool compresses new chunks; results are sealed into the pack in submission order, so
+  packs hold chunks in file order (restores read them sequentially);
+- one writer thread names each finished pack (BLAKE3 of its bytes), writes and fsyncs it, then
+  hands the buffer back for the next pack.
+At most `MAX_IN_FLIGHT` chunks and `MAX_PENDING_PACKS` packs wait, which bounds memory. An index
 checkpoint is written every `INDEX_EVERY_PACKS` packs, so a long backup that is interrupted has
-its uploaded data indexed for the next run to reuse.
+its data indexed for the next run to reuse.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from clawkeeper.backup.compress import StreamCompressor
+from clawkeeper.backup.compress import StreamCompressor, compress_payload
+from clawkeeper.backup.crypto import content_name
 from clawkeeper.backup.index import IndexedPack, MasterIndex
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, pack_object_name
 from clawkeeper.backup.repository import Repository
 
 MAX_PENDING_PACKS = 2
+MAX_IN_FLIGHT = 16
+COMPRESS_WORKERS = 2
+# Smaller chunks (database pages, small files) are compressed in the caller's thread: handing
+# a 4 KiB page to another thread costs more than compressing it.
+OFFLOAD_MIN = 64 * 1024
 INDEX_EVERY_PACKS = 32
+
+Payload = tuple[bytes | memoryview, BlobFlags]
 
 
 @dataclass
@@ -36,6 +51,15 @@ class WriterStats:
     index_files_written: int = 0
 
 
+@dataclass
+class _InFlight:
+    kind: BlobKind
+    blob_id: bytes
+    raw_length: int
+    result: Future[Payload] | Payload
+    compressor: StreamCompressor | None  # told the outcome, for its next decision
+
+
 class BlobWriter:
     def __init__(self, repo: Repository, index: MasterIndex, *, dry_run: bool = False) -> None:
         self.repo = repo
@@ -44,16 +68,19 @@ class BlobWriter:
         self.stats = WriterStats()
         self._pending: set[bytes] = set()  # ids added by this writer, not yet in `index`
         self._builders: dict[BlobKind, PackBuilder] = {}
-        self._queue: queue.Queue[tuple[str, memoryview, list[PackedBlob]] | None] = queue.Queue(
+        self._in_flight: deque[_InFlight] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=COMPRESS_WORKERS, thread_name_prefix="backup-compress")
+        self._queue: queue.Queue[tuple[memoryview, list[PackedBlob], bytearray] | None] = queue.Queue(
             MAX_PENDING_PACKS
         )
+        self._free_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         self._written: list[IndexedPack] = []  # durable packs not yet named by an index file
         self._written_lock = threading.Lock()
         self._error: BaseException | None = None
         self._aborted = False
+        self._closed = False
         self._thread = threading.Thread(target=self._write_packs, name="backup-pack-writer", daemon=True)
         self._thread.start()
-        self._closed = False
 
     # the public surface -------------------------------------------------------------------------
     def known(self, blob_id: bytes) -> bool:
@@ -66,74 +93,114 @@ class BlobWriter:
         data: bytes | memoryview,
         compressor: StreamCompressor,
         blob_id: bytes | None = None,
+        *,
+        stable: bool = False,
     ) -> tuple[bytes, bool]:
-        """Store `data` unless it is already there. Returns (blob id, newly stored?)."""
+        """Store `data` unless it is already there. Returns (blob id, newly stored?).
+
+        `data` may be a view into a buffer the caller reuses: it is copied if it must outlive
+        this call, unless `stable` says the buffer stays untouched until the writer is done."""
         if blob_id is None:
             blob_id = self.repo.hash_blob(data)
         if self.known(blob_id):
             self.stats.blobs_reused += 1
             return blob_id, False
-        payload, flags = compressor.compress(data)
-        if self.dry_run:
-            self._pending.add(blob_id)
-            self.stats.blobs_added += 1
-            self.stats.raw_bytes_added += len(data)
-            self.stats.stored_bytes_added += len(payload) + self.repo.cipher.overhead
-            return blob_id, True
-        builder = self._builders.get(kind)
-        if builder is None:
-            builder = PackBuilder(self.repo.cipher, kind, self.repo.config.pack_size)
-            self._builders[kind] = builder
-        blob = builder.add(blob_id, payload, len(data), flags)
         self._pending.add(blob_id)
-        self.stats.blobs_added += 1
-        self.stats.raw_bytes_added += len(data)
-        self.stats.stored_bytes_added += blob.length
-        if builder.full:
-            self._flush(kind)
+        raw_length = len(data)
+        if compressor.wants_attempt(raw_length):
+            if self.dry_run or raw_length < OFFLOAD_MIN:
+                payload, flags = compress_payload(data, compressor.level)
+                compressor.record(flags)
+                if self.dry_run:
+                    self._count(raw_length, len(payload) + self.repo.cipher.overhead)
+                    return blob_id, True
+                if flags & BlobFlags.COMPRESSED or stable:
+                    self._in_flight.append(_InFlight(kind, blob_id, raw_length, (payload, flags), None))
+                else:
+                    self._drain()
+                    self._seal(kind, blob_id, data, raw_length, flags)
+                return blob_id, True
+            future = self._pool.submit(compress_payload, data if stable else bytes(data), compressor.level)
+            self._in_flight.append(_InFlight(kind, blob_id, raw_length, future, compressor))
+            while len(self._in_flight) > MAX_IN_FLIGHT:
+                self._complete_oldest()
+            return blob_id, True
+        if self.dry_run:
+            self._count(raw_length, raw_length + self.repo.cipher.overhead)
+            return blob_id, True
+        if self._in_flight:
+            # keep file order in the pack without copying: let the queue ahead drain first
+            self._drain()
+        self._seal(kind, blob_id, data, raw_length, BlobFlags.NONE)
         return blob_id, True
 
     def add_raw_payload(
         self, kind: BlobKind, blob_id: bytes, payload: bytes, raw_length: int, flags: BlobFlags
     ) -> None:
-        """Copy an already-compressed payload (prune's repack) without recompressing it."""
+        """Store an already-prepared payload (used by prune's repack)."""
         if blob_id in self._pending:
             return
-        builder = self._builders.get(kind)
-        if builder is None:
-            builder = PackBuilder(self.repo.cipher, kind, self.repo.config.pack_size)
-            self._builders[kind] = builder
-        blob = builder.add(blob_id, payload, raw_length, flags)
         self._pending.add(blob_id)
-        self.stats.blobs_added += 1
-        self.stats.raw_bytes_added += raw_length
-        self.stats.stored_bytes_added += blob.length
-        if builder.full:
-            self._flush(kind)
+        self._drain()
+        self._seal(kind, blob_id, payload, raw_length, flags)
 
     def finish(self) -> list[str]:
-        """Write the remaining packs and index them. Returns the names of the index files written
-        by this call (checkpoints included are not repeated)."""
+        """Write the remaining packs and index them. Returns the index files written by this call
+        (earlier checkpoints are not repeated)."""
+        self._drain()
         for kind in list(self._builders):
             self._flush(kind)
-        self._stop_thread()
+        self._stop_threads()
         self._raise_if_failed()
         written = self._index_written()
         return [written] if written else []
 
     def abort(self) -> None:
         """Stop without indexing: whatever was written stays as orphans for prune."""
+        self._in_flight.clear()
         self._builders.clear()
-        self._stop_thread(drain=False)
+        self._stop_threads(drain=False)
 
     # internals ----------------------------------------------------------------------------------
+    def _count(self, raw: int, stored: int) -> None:
+        self.stats.blobs_added += 1
+        self.stats.raw_bytes_added += raw
+        self.stats.stored_bytes_added += stored
+
+    def _complete_oldest(self) -> None:
+        item = self._in_flight.popleft()
+        payload, flags = item.result.result() if isinstance(item.result, Future) else item.result
+        if item.compressor is not None:
+            item.compressor.record(flags)
+        self._seal(item.kind, item.blob_id, payload, item.raw_length, flags)
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._complete_oldest()
+
+    def _seal(
+        self, kind: BlobKind, blob_id: bytes, payload: bytes | memoryview, raw: int, flags: BlobFlags
+    ) -> None:
+        builder = self._builders.get(kind)
+        if builder is None:
+            try:
+                buffer: bytearray | None = self._free_buffers.get_nowait()
+            except queue.Empty:
+                buffer = None
+            builder = PackBuilder(self.repo.cipher, kind, self.repo.config.pack_size, buffer)
+            self._builders[kind] = builder
+        blob = builder.add(blob_id, payload, raw, flags)
+        self._count(raw, blob.length)
+        if builder.full:
+            self._flush(kind)
+
     def _flush(self, kind: BlobKind) -> None:
         builder = self._builders.pop(kind, None)
         if builder is None or not len(builder):
             return
-        pack_id, data, blobs = builder.finish()
+        data, blobs, buffer = builder.finish()
         self._raise_if_failed()
-        self._queue.put((pack_id, data, list(blobs)))
+        self._queue.put((data, list(blobs), buffer))
         with self._written_lock:
             due = len(self._written) >= INDEX_EVERY_PACKS
         if due:
@@ -146,15 +213,20 @@ class BlobWriter:
                 return
             if self._error is not None or self._aborted:
                 continue  # keep draining so the producer never blocks forever
-            pack_id, data, blobs = item
+            data, blobs, buffer = item
+            size = len(data)
             try:
+                pack_id = content_name(data)
                 self.repo.target.write(pack_object_name(pack_id), data)
             except BaseException as exc:  # noqa: BLE001 - handed to the producer thread, re-raised there
                 self._error = exc
                 continue
+            finally:
+                data.release()  # a buffer with a live view cannot be resized by its next builder
             with self._written_lock:
-                self._written.append(IndexedPack(pack_id, len(data), tuple(blobs)))
+                self._written.append(IndexedPack(pack_id, size, tuple(blobs)))
                 self.stats.packs_written += 1
+            self._free_buffers.put(buffer)
 
     def _index_written(self) -> str | None:
         with self._written_lock:
@@ -166,10 +238,11 @@ class BlobWriter:
         self.index.add(name, packs)
         return name
 
-    def _stop_thread(self, drain: bool = True) -> None:
+    def _stop_threads(self, drain: bool = True) -> None:
         if self._closed:
             return
         self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=not drain)
         if not drain:
             self._aborted = True
         self._queue.put(None)

@@ -123,7 +123,7 @@ def suite_verdict(verdicts: Iterable[tuple[Verdict, bool]]) -> Verdict:
 
 # Baseline comparison --------------------------------------------------------------------------
 class Judgement(StrEnum):
-    PASS = "pass"  # not worse than the baseline
+    PASS = "pass"  # noqa: S105 - a judgement, not a password: not worse than the baseline
     WORSE = "worse"
     NODATA = "nodata"  # too few samples on one side to judge
 

@@ -28,7 +28,8 @@ class ModelLog:
                 value = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(value, dict):
+            # the server's own lines (the ready line) are not requests
+            if isinstance(value, dict) and "path" in value:
                 out.append(value)
         return out
 

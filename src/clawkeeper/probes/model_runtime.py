@@ -2,8 +2,9 @@
 
 The gateway calls the model, so the server must listen on the loopback *the gateway* sees: for a
 lab target that is inside the lab's network namespace, so the server is started through the
-target's `exec_prefix` (e.g. `nsenter -t <pid> -n -m --`). It writes `{port, pid}` to a ready file
-once bound; a port already in use makes it exit with code 8, reported as such.
+target's `exec_prefix` (e.g. `nsenter -t <pid> -n -m --`). Its stdout goes to a file opened here,
+on the host side, and carries the ready line and then every request, so nothing depends on what
+the sandbox's mount namespace shows. A port already in use makes it exit with code 8.
 """
 
 from __future__ import annotations
@@ -55,10 +56,8 @@ def start_model_server(
 ) -> ModelServerProcess:
     """Start the server and wait until it listens. Raises ResourceConflict when the port is taken."""
     fs.ensure_dir(workdir)
-    ready = workdir / "model-server.ready"
-    ready.unlink(missing_ok=True)
-    log_path = workdir / "model-requests.jsonl"
-    server_log = workdir / "model-server.log"
+    server_log = workdir / "model-requests.jsonl"
+    server_log.unlink(missing_ok=True)
     argv = [
         *exec_prefix,
         python or sys.executable,
@@ -67,9 +66,7 @@ def start_model_server(
         "--port",
         str(port),
         "--log",
-        str(log_path),
-        "--ready-file",
-        str(ready),
+        "-",
         "--model-id",
         model_id,
         "--max-seconds",
@@ -80,9 +77,9 @@ def start_model_server(
     process = proc.spawn(argv, log_path=server_log, extra_env={"PYTHONDONTWRITEBYTECODE": "1"})
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        info = _read_ready(ready)
+        info = _read_ready(server_log)
         if info is not None:
-            return ModelServerProcess(process, int(info["port"]), ModelLog(log_path), server_log)
+            return ModelServerProcess(process, int(info["port"]), ModelLog(server_log), server_log)
         code = process.poll()
         if code is not None:
             tail = _tail(server_log)
@@ -100,11 +97,21 @@ def start_model_server(
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:
+    """The server's `{"ready": {"port", "pid"}}` line, once it has printed it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("port"), int) else None
+    for line in lines:
+        if not line.startswith('{"ready"'):
+            continue
+        try:
+            ready = json.loads(line).get("ready")
+        except ValueError:
+            continue
+        if isinstance(ready, dict) and isinstance(ready.get("port"), int):
+            return ready
+    return None
 
 
 def _tail(path: Path, limit: int = 300) -> str:

@@ -12,8 +12,11 @@ key and costs nothing. It is deliberately dumb and safe:
   most `max_requests` requests with anything but text: no loop can run away.
 * Tools OpenClaw lists only by name (Tool Search) are called through its `tool_call` bridge.
 
-Run it as `python -m clawkeeper.probes.model_server --port 0 --log FILE --ready-file FILE`; the
-ready file receives `{"port", "pid"}` once the socket is bound. Standard library only.
+Run it as `python -m clawkeeper.probes.model_server --port 0 --log -`: with `--log -` it prints
+`{"ready": {"port", "pid"}}` once bound and then one JSON line per request on stdout. clawkeeper
+starts it inside the lab's namespaces with stdout going to a file it opened on the host side, so
+nothing depends on which paths the sandbox can see (the lab has a private /tmp; a canary sees the
+live tree read-only). Standard library only.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ INTERNAL_CONTEXT_MARKER = "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>"
 TOOL_BRIDGE = "tool_call"
 EXIT_PORT_IN_USE = 8  # same number as clawkeeper's ExitCode.CONFLICT
 EXCERPT = 2000
+STDOUT = Path("-")
 
 _SESSION_RE = re.compile(r"\bsession=(\S+)")
 
@@ -166,7 +170,8 @@ def summarize_request(
     path: str, headers: dict[str, str], body: dict[str, Any], decision: Decision
 ) -> dict[str, Any]:
     """The log record of one request: enough to assert on, without the multi-kilobyte prompt."""
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    raw_messages = body.get("messages")
+    messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
     anchor = anchor_index(messages)
     anchor_text = text_of(messages[anchor].get("content")) if anchor >= 0 else ""
     session = _SESSION_RE.search(anchor_text)
@@ -313,7 +318,9 @@ _USAGE = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # a port in use must be reported, not silently shared
+    # SO_REUSEADDR lets the next run rebind the port its predecessor left in TIME_WAIT; on Linux it
+    # does not let two listeners share a port, so a port really in use still fails with EADDRINUSE.
+    allow_reuse_address = True
 
     def __init__(self, port: int, state: ServerState, log_path: Path | None, model_id: str) -> None:
         self.state = state
@@ -325,7 +332,10 @@ class _Server(ThreadingHTTPServer):
         with self.state.lock:
             entry["seq"] = len(self.state.records) + 1
             self.state.records.append(entry)
-            if self.log_path is not None:
+            if self.log_path == STDOUT:
+                sys.stdout.write(json.dumps(entry) + "\n")
+                sys.stdout.flush()
+            elif self.log_path is not None:
                 fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 with os.fdopen(fd, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(entry) + "\n")
@@ -408,7 +418,9 @@ def _watchdog(server: ProbeModelServer, deadline: float, parent_pid: int | None)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clawkeeper.probes.model_server", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--log", type=Path, default=None, help="append every request here (JSONL)")
+    parser.add_argument(
+        "--log", type=Path, default=None, help="append every request here (JSONL); - for stdout"
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write {port, pid} here when bound")
     parser.add_argument("--model-id", default=DEFAULT_MODEL_ID)
     parser.add_argument("--max-calls", type=int, default=8)
@@ -437,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ).start()
     if args.ready_file is not None:
         _write_ready(args.ready_file, server.port)
+    if args.log == STDOUT:
+        sys.stdout.write(json.dumps({"ready": {"port": server.port, "pid": os.getpid()}}) + "\n")
+        sys.stdout.flush()
     print(f"probe model listening on {LOOPBACK}:{server.port}", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -16,9 +16,9 @@ allowed. Entries under the probe's ids that clawkeeper did not create are never 
 
 Writes go through OpenClaw itself (`config patch --stdin`: one validated, atomic write with its
 backup ring; `agents delete` for the agent, which OpenClaw insists on for roster removals), after
-clawkeeper saved a byte copy of the config. The undo patch is computed once, from the config as
-it was before the first registration, and kept in a registration file, so a crash between
-register and unregister still restores the user's original values.
+clawkeeper saved a byte copy of the config. The user's original values of every path that
+registration or OpenClaw's own roster handling may change are saved once, before the first write,
+in a registration file; removal turns the config back into them, even after a crash.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class ProbeIds:
 class RegistrationPlan:
     ids: ProbeIds
     model_ref: str  # what the probe agent runs on
-    patch: dict[str, Any]  # `config patch` object that registers
-    undo: dict[str, Any]  # `config patch` object that restores everything but the agent entry
+    patch: dict[str, Any]  # `config patch` object that registers (only what differs)
+    originals: dict[str, Any]  # dotted path → the user's value before registering (None: absent)
     changes: tuple[str, ...]  # human-readable, for --dry-run, the ledger and the report
     refused: str | None = None  # why registration must not happen here
 
@@ -125,6 +125,41 @@ def provider_entry(ids: ProbeIds, base_url: str) -> dict[str, Any]:
     }
 
 
+# Paths OpenClaw itself may rewrite when a roster changes (it pins an explicit owner when an agent
+# is deleted); removal puts them back to the user's original values.
+OWNERSHIP_PATHS: tuple[tuple[str, ...], ...] = (
+    ("agents", "ownership"),
+    ("agents", "defaults", "systemAgent"),
+    ("agents", "defaults", "heartbeat"),
+)
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[path[-1]] = value
+
+
+def minimal_patch(config: Any, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """`patch` without the leaves `config` already has, so an unchanged registration writes nothing
+    (every config write may make the gateway reload or restart)."""
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        current = config.get(key) if isinstance(config, Mapping) else None
+        if isinstance(value, Mapping) and value and isinstance(current, Mapping):
+            nested = minimal_patch(current, value)
+            if nested:
+                out[key] = nested
+        elif current != value:
+            out[key] = value
+    return out
+
+
 def plan_registration(
     config: Mapping[str, Any],
     *,
@@ -133,16 +168,20 @@ def plan_registration(
     base_url: str | None,
     sandbox: bool,
     real_model: str | None = None,
-    previous_undo: Mapping[str, Any] | None = None,
+    previous_originals: Mapping[str, Any] | None = None,
 ) -> RegistrationPlan:
-    """Decide what to add (pure). `previous_undo` is the undo of a registration still in place."""
+    """Decide what to write (pure). `previous_originals` come from a registration still in place:
+    they are the user's values from before it, so they are kept rather than read again."""
     model_ref = real_model or ids.model_ref
-    patch: dict[str, Any] = {}
-    undo: dict[str, Any] = {}
+    full: dict[str, Any] = {}
+    originals: dict[str, Any] = {}
     changes: list[str] = []
 
     def refuse(reason: str) -> RegistrationPlan:
         return RegistrationPlan(ids, model_ref, {}, {}, tuple(changes), refused=reason)
+
+    def remember(*path: str) -> None:
+        originals[".".join(path)] = json.loads(json.dumps(_get(config, *path)))
 
     if real_model is None:
         if base_url is None:
@@ -153,47 +192,80 @@ def plan_registration(
                 f"models.providers.{ids.provider} already exists and was not created by clawkeeper; "
                 "set probes.provider_id to another id"
             )
-        patch["models"] = {"providers": {ids.provider: provider_entry(ids, base_url)}}
-        undo["models"] = {"providers": {ids.provider: None}}
-        changes.append(
-            f"{'update' if existing else 'add'} provider models.providers.{ids.provider} → {base_url}"
-        )
+        _set(full, ("models", "providers", ids.provider), provider_entry(ids, base_url))
+        remember("models", "providers", ids.provider)
     entries = _get(config, "agents", "entries")
     entries = entries if isinstance(entries, Mapping) else {}
-    existing_agent = entries.get(ids.agent)
-    if existing_agent is not None and not is_ours_agent(existing_agent):
+    if entries.get(ids.agent) is not None and not is_ours_agent(entries[ids.agent]):
         return refuse(
             f"agents.entries.{ids.agent} already exists and was not created by clawkeeper; "
             "set probes.agent_id to another id"
         )
     others = sorted(k for k in entries if k != ids.agent)
-    owner = _get(config, "agents", "defaults", "systemAgent", "agentId")
     if not others and not sandbox:
         return refuse(
             "this config has no agent roster (agents.entries), so its agent is implicit; a probe agent "
             "beside it would become the only configured agent and take over unbound channels. "
             "Add your agent explicitly (`openclaw agents list`, `openclaw doctor --fix`) and retry"
         )
-    agent_patch = {
-        "name": PROBE_AGENT_NAME,
-        "workspace": str(state_dir / f"workspace-{ids.agent}"),
-        "agentDir": str(state_dir / "agents" / ids.agent / "agent"),
-        "model": {"primary": model_ref, "fallbacks": []},
-    }
-    patch["agents"] = {"entries": {ids.agent: agent_patch}}
-    changes.append(
-        f"{'update' if existing_agent else 'add'} agent agents.entries.{ids.agent} on model {model_ref}"
+    _set(
+        full,
+        ("agents", "entries", ids.agent),
+        {
+            "name": PROBE_AGENT_NAME,
+            "workspace": str(state_dir / f"workspace-{ids.agent}"),
+            "agentDir": str(state_dir / "agents" / ids.agent / "agent"),
+            "model": {"primary": model_ref, "fallbacks": []},
+        },
     )
-    if len(others) == 1 and owner is None:
-        patch["agents"]["defaults"] = {"systemAgent": {"agentId": others[0]}}
-        undo["agents"] = {"defaults": {"systemAgent": None}}
-        changes.append(
-            f"pin agents.defaults.systemAgent.agentId = {others[0]} (it was the sole, implicit owner)"
-        )
-    if previous_undo:
-        # A registration is still in place: its undo holds the user's original values.
-        undo = json.loads(json.dumps(previous_undo))
-    return RegistrationPlan(ids, model_ref, patch, undo, tuple(changes))
+    if len(others) == 1 and _get(config, "agents", "defaults", "systemAgent", "agentId") is None:
+        _set(full, ("agents", "defaults", "systemAgent"), {"agentId": others[0]})
+    for path in OWNERSHIP_PATHS:
+        remember(*path)
+    if previous_originals:
+        originals = json.loads(json.dumps(dict(previous_originals)))
+    patch = minimal_patch(config, full)
+    changes.extend(_describe_patch(patch, ids))
+    return RegistrationPlan(ids, model_ref, patch, originals, tuple(changes))
+
+
+def merge_diff(current: Any, original: Any) -> Any:
+    """The JSON merge patch (RFC 7386, what `config patch` applies) that turns `current` back
+    into `original`: keys added since become null, changed values get their old value."""
+    if isinstance(current, Mapping) and isinstance(original, Mapping):
+        out: dict[str, Any] = {key: None for key in current if key not in original}
+        for key, value in original.items():
+            if key not in current:
+                out[key] = value
+            elif current[key] != value:
+                out[key] = merge_diff(current[key], value)
+        return out
+    return original
+
+
+def restore_patch(config: Mapping[str, Any], originals: Mapping[str, Any]) -> dict[str, Any]:
+    """The patch that puts every remembered path back to its original value."""
+    patch: dict[str, Any] = {}
+    for dotted, original in originals.items():
+        path = tuple(dotted.split("."))
+        current = _get(config, *path)
+        if current != original:
+            _set(patch, path, merge_diff(current, original))
+    return patch
+
+
+def _describe_patch(patch: Mapping[str, Any], ids: ProbeIds) -> list[str]:
+    out: list[str] = []
+    provider = _get(patch, "models", "providers", ids.provider)
+    if isinstance(provider, Mapping):
+        shown = provider.get("baseUrl", "")
+        out.append(f"set provider models.providers.{ids.provider}" + (f" → {shown}" if shown else ""))
+    if _get(patch, "agents", "entries", ids.agent) is not None:
+        out.append(f"set agent agents.entries.{ids.agent}")
+    owner = _get(patch, "agents", "defaults", "systemAgent", "agentId")
+    if owner is not None:
+        out.append(f"pin agents.defaults.systemAgent.agentId = {owner} (it was the sole, implicit owner)")
+    return out
 
 
 @dataclass
@@ -203,7 +275,7 @@ class RegistrationRecord:
     config_path: str
     agent: str
     provider: str | None
-    undo: dict[str, Any]
+    originals: dict[str, Any]
     config_sha256_before: str
     backup: str
     registered_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -234,7 +306,7 @@ def config_path_of(env: ProbeEnv) -> Path:
         return target.config_path
     if target.state_dir is not None:
         return target.state_dir / "openclaw.json"
-    result, document = env.openclaw_json("config", "file", "--json", timeout=60.0, what="config file")
+    _result, document = env.openclaw_json("config", "file", "--json", timeout=60.0, what="config file")
     path = document.get("path") if isinstance(document, dict) else None
     if not isinstance(path, str):
         raise ConfigError("could not find the agent's config file", hint="set agent.openclaw.config_path")
@@ -242,13 +314,32 @@ def config_path_of(env: ProbeEnv) -> Path:
 
 
 class ProbeRegistration:
-    """Applies and removes a plan on one target, keeping `registration.json` in `workdir`."""
+    """The probe agent on one target: added once, kept between runs, removed on request.
 
-    def __init__(self, env: ProbeEnv, workdir: Path, ids: ProbeIds) -> None:
+    Kept, because every roster change makes the gateway restart, and OpenClaw never lets a deleted
+    agent id come back (its deletion journal fences it): after a removal the next registration
+    uses the next *generation* of the id (`clawkeeper-probe-2`, ...), recorded in `probe-agent.json`.
+    """
+
+    def __init__(self, env: ProbeEnv, workdir: Path, base: ProbeIds) -> None:
         self.env = env
         self.workdir = workdir
-        self.ids = ids
+        self.base = base
         self.record_path = workdir / "registration.json"
+        self.generation_path = workdir / "probe-agent.json"
+
+    @property
+    def generation(self) -> int:
+        try:
+            value = json.loads(self.generation_path.read_text(encoding="utf-8")).get("generation", 1)
+        except (FileNotFoundError, ValueError, AttributeError):
+            return 1
+        return value if isinstance(value, int) and value >= 1 else 1
+
+    @property
+    def ids(self) -> ProbeIds:
+        agent = self.base.agent if self.generation == 1 else f"{self.base.agent}-{self.generation}"
+        return ProbeIds(provider=self.base.provider, model=self.base.model, agent=agent)
 
     def pending(self) -> RegistrationRecord | None:
         return RegistrationRecord.load(self.record_path)
@@ -267,61 +358,65 @@ class ProbeRegistration:
             base_url=base_url,
             sandbox=sandbox,
             real_model=real_model,
-            previous_undo=previous.undo if previous else None,
+            previous_originals=previous.originals if previous else None,
         )
 
-    def apply(self, plan: RegistrationPlan) -> None:
+    def apply(self, plan: RegistrationPlan) -> bool:
+        """Write the plan. False when there was nothing to write."""
         if plan.refused:
             raise ConfigError(plan.refused)
+        if not plan.patch:
+            return False
         path = config_path_of(self.env)
-        before = path.read_bytes()
-        previous = self.pending()
-        if previous is None:
-            backup = (
-                self.workdir / f"openclaw.json.before-probe-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-            )
+        if self.pending() is None:
+            before = path.read_bytes()
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            backup = self.workdir / f"openclaw.json.before-probe-{stamp}"
             fs.atomic_write_bytes(backup, before)
             record = RegistrationRecord(
                 config_path=str(path),
-                agent=self.ids.agent,
-                provider=self.ids.provider if "models" in plan.patch else None,
-                undo=plan.undo,
+                agent=plan.ids.agent,
+                provider=plan.ids.provider
+                if f"models.providers.{plan.ids.provider}" in plan.originals
+                else None,
+                originals=plan.originals,
                 config_sha256_before=hashlib.sha256(before).hexdigest(),
                 backup=str(backup),
             )
             # Recorded before the write: a crash right after it still knows how to undo.
             fs.atomic_write_json(self.record_path, record.to_json())
         self._patch(plan.patch)
+        return True
 
     def remove(self) -> list[str]:
-        """Undo a registration (the pending one). Returns what was done; raises if it failed."""
+        """Undo the registration. Returns what was done; raises if OpenClaw refused."""
         record = self.pending()
         if record is None:
             return []
         done: list[str] = []
         config = read_config(Path(record.config_path))
         if is_ours_agent(_get(config, "agents", "entries", record.agent)):
-            result = self.env.openclaw("agents", "delete", record.agent, "--force", "--json", timeout=120.0)
+            result = self.env.openclaw("agents", "delete", record.agent, "--force", "--json", timeout=180.0)
             if result.returncode != 0:
                 raise CommandFailed(
                     f"could not remove the probe agent {record.agent}: {result.stderr_tail()}",
                     hint=f"remove it by hand with `openclaw agents delete {record.agent}`",
                 )
             done.append(f"removed agent {record.agent}")
-        if record.undo:
-            self._patch(record.undo)
-            done.append("restored " + ", ".join(_paths(record.undo)))
+            fs.atomic_write_json(self.generation_path, {"generation": self.generation + 1})
+        undo = restore_patch(read_config(Path(record.config_path)), record.originals)
+        if undo:
+            self._patch(undo)
+            done.append("restored " + ", ".join(_paths(undo)))
         self.record_path.unlink(missing_ok=True)
         return done
 
     def _patch(self, patch: Mapping[str, Any]) -> None:
-        if not patch:
-            return
         result = self.env.openclaw("config", "patch", "--stdin", timeout=120.0, input_text=json.dumps(patch))
         if result.returncode != 0:
             raise CommandFailed(
                 f"openclaw refused the probe config change: {result.stderr_tail()}",
-                hint="run `openclaw config validate`; clawkeeper kept a copy of the config in its probe work dir",
+                hint="run `openclaw config validate`; clawkeeper kept a copy of the config in its work dir",
             )
 
 

@@ -1,7 +1,8 @@
 """The `[probes]` section of clawkeeper.toml.
 
 Model-dependent probes on a *live* agent need `live_consent = true`: clawkeeper then adds its probe
-provider and probe agent to the live config for the run and removes them afterwards. In a
+provider and probe agent to the live config (once; `clawkeeper verify --remove-probe-agent` takes
+them out again and restores the user's values). In a
 sandbox (the lab, a canary) that is always allowed. `real_model` runs the same golden tasks on a
 model the user already configured (e.g. "openai/gpt-5.4-mini"), which costs tokens.
 """
@@ -38,7 +39,9 @@ class ProbeSettings(BaseModel):
     suite_dirs: list[Path] = Field(default_factory=list)
     workdir: Path = Field(default_factory=default_workdir)
     ready_wait: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    keep_sandbox_registration: bool = True  # a lab keeps its probe agent between runs
+    # The probe agent stays registered between runs (each roster change restarts the gateway);
+    # true removes it after every run instead.
+    remove_after_run: bool = False
 
     def all_suite_dirs(self) -> list[Path]:
         return [default_suite_dir(), *self.suite_dirs]

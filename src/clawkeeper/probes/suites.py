@@ -338,7 +338,7 @@ def parse_suite_text(text: str, *, path: Path | None, builtin: bool = False) -> 
 
     unknown_top = sorted(set(data) - {"suite", "probe"})
     if unknown_top:
-        line = lines.key_anywhere(unknown_top[0]) or next(
+        found = lines.key_anywhere(unknown_top[0]) or next(
             (
                 i + 1
                 for i, t in enumerate(lines.lines)
@@ -347,7 +347,7 @@ def parse_suite_text(text: str, *, path: Path | None, builtin: bool = False) -> 
             None,
         )
         raise SuiteError(
-            f"{_where(path, line)}: unknown table or key '{unknown_top[0]}' (use [suite] and [[probe]])",
+            f"{_where(path, found)}: unknown table or key '{unknown_top[0]}' (use [suite] and [[probe]])",
             hint="see docs/probes.md for the suite format",
         )
     header = data.get("suite", {})

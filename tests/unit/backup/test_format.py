@@ -62,8 +62,8 @@ def build_pack(cipher: AesGcmCipher, n: int = 5) -> tuple[str, bytes, list[Packe
     for i in range(n):
         payload = os.urandom(1000 + i)
         builder.add(content_name(payload).encode()[:32], payload, len(payload), BlobFlags.NONE)
-    pack_id, data, blobs = builder.finish()
-    return pack_id, bytes(data), blobs
+    data, blobs, _buffer = builder.finish()
+    return content_name(data), bytes(data), blobs
 
 
 def test_a_pack_describes_itself_and_its_name_is_its_hash() -> None:

@@ -180,7 +180,9 @@ def test_prune_deletes_nothing_when_a_snapshot_cannot_be_read(
     snap = create_snapshot(repo, plain_sources([folder(tmp_path, "a")])).snapshot.id
     create_snapshot(repo, plain_sources([folder(tmp_path, "b")]))
     path = repo_path / "snapshots" / snap
-    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
     before = packs(repo_path)
     with pytest.raises(IntegrityError, match="prune stopped"):
         prune_repository(reopen(repo_path), NOW)

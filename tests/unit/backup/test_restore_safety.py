@@ -22,7 +22,7 @@ def forge_snapshot(repo: Repository, entries: list[Entry]) -> str:
     for entry in entries:
         if entry.type is EntryType.FILE:
             blob_id, _ = writer.add(BlobKind.DATA, b"payload", StreamCompressor())
-            entry.content = [blob_id]
+            entry.chunks = blob_id
             entry.size = len(b"payload")
     tree = b"".join(e.to_line() for e in entries)
     tree_id, _ = writer.add(BlobKind.TREE, tree, StreamCompressor())

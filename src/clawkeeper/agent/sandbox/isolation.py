@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class Capabilities:
 
 
 def probe_capabilities(*, probe_userns: bool = True) -> Capabilities:
-    tools = {name: find_tool(name) for name in ("unshare", "nsenter", "ip", "mount")}
+    tools = {name: find_tool(name) for name in ("unshare", "nsenter", "mount")}
     is_root = os.geteuid() == 0
     userns: bool | None = None
     problem: str | None = None
@@ -89,7 +90,7 @@ def choose_isolation(requested: str, caps: Capabilities) -> Isolation:
     possible: Isolation | None = None
     reason = ""
     if caps.missing_tools:
-        reason = "missing " + ", ".join(caps.missing_tools) + " (util-linux, iproute2)"
+        reason = "missing " + ", ".join(caps.missing_tools) + " (util-linux)"
     elif caps.is_root:
         possible = Isolation.NAMESPACE
     elif caps.userns:
@@ -204,8 +205,8 @@ def run_inside(holder: Holder, argv: list[str], *, env: Mapping[str, str], timeo
 
 def prepare(holder: Holder, plan: MountPlan, *, env: Mapping[str, str]) -> None:
     """Bring up loopback (the only interface) and apply the mount plan inside the namespaces."""
-    ip = find_tool("ip") or "ip"
-    run_inside(holder, [ip, "link", "set", "lo", "up"], env=env)
+    # loopback is brought up by a tiny Python ioctl, so the lab needs no iproute2
+    run_inside(holder, [sys.executable, "-m", "clawkeeper.agent.sandbox.loopback"], env=env)
     for command in plan.mount_commands():
         run_inside(holder, command, env=env)
 

@@ -187,6 +187,10 @@ def processes_with_env(name: str, value: str) -> list[int]:
     ]
 
 
+def processes_in_pid_ns(pid_ns: str, *, exclude: frozenset[int] = frozenset()) -> list[int]:
+    return [pid for pid in all_pids() if pid not in exclude and ns_link(pid, "pid") == pid_ns]
+
+
 def host_pid_for_ns_pid(ns_pid: int, pid_ns: str) -> int | None:
     """Map a PID as seen inside a PID namespace to the host PID, via NSpid in /proc/*/status."""
     for pid in all_pids():

@@ -364,8 +364,9 @@ class Sandbox:
             state = self._forget_processes(state)
             save_state(self.instance.state_file, state)
 
-        # Fail fast on a taken port, before downloading anything.
+        # Fail fast on a taken port or impossible isolation, before downloading anything.
         self._check_port(wanted_port)
+        mode = choose_isolation(isolation or self.lab.isolation, probe_capabilities())
 
         started = time.monotonic()
         self._phase("resolve", f"resolving OpenClaw {spec}")
@@ -409,7 +410,6 @@ class Sandbox:
                 "install", f"openclaw {release.version} already installed", "done", timings["install"]
             )
 
-        mode = choose_isolation(isolation or self.lab.isolation, probe_capabilities())
         return self._start(state, release, toolchain, runtime, mode, wanted_port, timings, notes, installed)
 
     def _resolve(self, spec: str) -> Release:
@@ -721,8 +721,8 @@ class Sandbox:
         if state.processes:
             with self.record("stop lab processes", {"pids": {r: p.pid for r, p in live.items()}}) as detail:
                 gateway_ref = live.get("gateway")
-                if gateway_ref is None and "holder" in live:  # interrupted before the gateway PID was saved
-                    pid_ns = state.namespaces.get("pid")
+                pid_ns = self._trusted_pid_ns(state)
+                if gateway_ref is None and pid_ns:  # interrupted before the gateway PID was saved
                     ns_pid = gateway.gateway_lock_pid(self.instance)
                     if pid_ns and ns_pid is not None:
                         host = procscan.host_pid_for_ns_pid(ns_pid, pid_ns)
@@ -748,6 +748,10 @@ class Sandbox:
                         stopped.append(StoppedProcess(role, ref.pid, "SIGTERM"))
                 holder = live.get("holder")
                 if holder is not None and holder.alive():
+                    # whatever still runs in the namespace ends with its init; name it in the report
+                    if pid_ns:
+                        for found in procscan.processes_in_pid_ns(pid_ns, exclude=frozenset({holder.pid})):
+                            stopped.append(StoppedProcess("in namespace", found, "namespace ended"))
                     parent = live.get("holder_parent")
                     stop_holder(holder.pid, parent.pid if parent and parent.alive() else None)
                     stopped.append(StoppedProcess("holder", holder.pid, "SIGKILL"))
@@ -759,7 +763,7 @@ class Sandbox:
         """Anything still tied to the instance (marker, HOME, PID namespace): stop it, then insist."""
         stopped: list[StoppedProcess] = []
         exclude = frozenset({os.getpid(), os.getppid()})
-        pid_ns = state.namespaces.get("pid") if state else None
+        pid_ns = self._trusted_pid_ns(state)
         for attempt in range(3):
             left = self.leftover_processes(pid_ns, exclude=exclude)
             if not left:
@@ -780,6 +784,21 @@ class Sandbox:
                 hint="stop them by hand (kill -KILL <pid>) and run `clawkeeper lab down` again",
             )
         return stopped
+
+    @staticmethod
+    def _trusted_pid_ns(state: InstanceState | None) -> str | None:
+        """The instance's PID namespace, only while its holder (same PID and start time) lives.
+
+        Namespace numbers are reused once a namespace is gone; matching a stale one could hit
+        another instance's processes.
+        """
+        if state is None:
+            return None
+        holder = state.processes.get("holder")
+        recorded = state.namespaces.get("pid")
+        if holder is None or recorded is None or not holder.alive():
+            return None
+        return recorded if procscan.ns_link(holder.pid, "pid") == recorded else None
 
     def leftover_processes(
         self, pid_ns: str | None = None, *, exclude: frozenset[int] = frozenset()

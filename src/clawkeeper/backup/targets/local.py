@@ -28,7 +28,7 @@ MAX_OPEN_FILES = 64
 class LocalTarget:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._fds: OrderedDict[str, list[int]] = OrderedDict()  # name -> [fd, readers using it]
         self._lock = threading.Lock()
         self._known_dirs: set[Path] = set()
 
@@ -62,30 +62,51 @@ class LocalTarget:
         except OSError as exc:
             raise TargetError(f"cannot read {name} in {self.root}: {exc.strerror}") from exc
 
-    def _fd(self, name: str) -> int:
+    def _acquire(self, name: str) -> int:
+        """An open descriptor for `name`, counted as in use until `_release`."""
         with self._lock:
-            fd = self._fds.get(name)
-            if fd is not None:
+            slot = self._fds.get(name)
+            if slot is not None:
                 self._fds.move_to_end(name)
-                return fd
+                slot[1] += 1
+                return slot[0]
             try:
                 fd = os.open(self._path(name), os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError as exc:
                 raise ObjectMissing(f"{name} is missing from the repository at {self.root}") from exc
             except OSError as exc:
                 raise TargetError(f"cannot open {name} in {self.root}: {exc.strerror}") from exc
-            self._fds[name] = fd
-            while len(self._fds) > MAX_OPEN_FILES:
-                _old, old_fd = self._fds.popitem(last=False)
-                os.close(old_fd)
+            self._fds[name] = [fd, 1]
+            self._evict()
             return fd
 
+    def _release(self, name: str) -> None:
+        with self._lock:
+            slot = self._fds.get(name)
+            if slot is not None:
+                slot[1] -= 1
+            self._evict()
+
+    def _evict(self) -> None:
+        # never close a descriptor another thread is reading through (its number could be reused)
+        if len(self._fds) <= MAX_OPEN_FILES:
+            return
+        for old_name in list(self._fds):
+            if len(self._fds) <= MAX_OPEN_FILES:
+                break
+            fd, users = self._fds[old_name]
+            if users == 0:
+                del self._fds[old_name]
+                os.close(fd)
+
     def read_range(self, name: str, offset: int, length: int) -> bytes:
-        fd = self._fd(name)
+        fd = self._acquire(name)
         try:
             data = os.pread(fd, length, offset)
         except OSError as exc:
             raise TargetError(f"cannot read {name} in {self.root}: {exc.strerror}") from exc
+        finally:
+            self._release(name)
         if len(data) != length:
             raise ObjectMissing(f"{name} is shorter than the index says (truncated?)")
         return data
@@ -152,9 +173,10 @@ class LocalTarget:
     def delete(self, name: str) -> bool:
         path = self._path(name)
         with self._lock:
-            fd = self._fds.pop(name, None)
-            if fd is not None:
-                os.close(fd)
+            slot = self._fds.get(name)
+            if slot is not None and slot[1] == 0:
+                del self._fds[name]
+                os.close(slot[0])
         try:
             path.unlink()
         except FileNotFoundError:
@@ -197,6 +219,6 @@ class LocalTarget:
 
     def close(self) -> None:
         with self._lock:
-            for fd in self._fds.values():
+            for fd, _users in self._fds.values():
                 os.close(fd)
             self._fds.clear()

@@ -33,7 +33,7 @@ class AgentTurnProbe:
         turn = run_turn(
             env,
             steps,
-            instructions=f"clawkeeper capability check. Reply with exactly this text and nothing else: {answer}",
+            instructions=f"clawkeeper capability check. Reply with exactly this text, nothing else: {answer}",
             session_key=session_key("turn", nonce),
             timeout_s=timeout_s,
         )

@@ -70,6 +70,15 @@ class KindInfo:
         return self.build(params)
 
 
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a JSON array, else an empty list (OpenClaw output is read defensively)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def excerpt(text: str, limit: int = 200) -> str:
     """One line of at most `limit` characters, for evidence and reasons."""
     flat = " ".join(text.split())

@@ -121,7 +121,7 @@ class CronProbe:
                     "job": job_id,
                     "latency_ms": waited_ms,
                 },
-                evidence=f"job {job_id} scheduled {self.params.delay_s}s ahead; no run after {waited_ms / 1000:.0f}s",
+                evidence=f"job {job_id} due in {self.params.delay_s}s; no run after {waited_ms / 1000:.0f}s",
                 problem=self._why_not_fired(env, waited_ms / 1000),
             )
         summary = str(run.get("summary") or "")
@@ -177,7 +177,7 @@ class CronProbe:
     @staticmethod
     def _why_not_fired(env: ProbeEnv, waited_s: float) -> str:
         try:
-            result, document = env.openclaw_json(
+            _result, document = env.openclaw_json(
                 "cron", "status", "--json", timeout=CLI_TIMEOUT_S, what="cron status"
             )
         except ClawkeeperError:

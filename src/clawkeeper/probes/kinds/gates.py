@@ -23,6 +23,7 @@ from clawkeeper.probes.kinds.base import (
     Measurement,
     MeasurementError,
     Requirement,
+    as_list,
     excerpt,
 )
 from clawkeeper.probes.kinds.rpc import error_message
@@ -74,17 +75,16 @@ class DoctorLintProbe:
         findings = _findings(document)
         counts = dict(Counter(str(f.get("severity", "unknown")) for f in findings))
         ok = code == 0
+        checks = document.get("checksRun")
+        problem = None
+        if not ok:
+            problem = (
+                f"doctor reports {len(findings)} finding(s) at or above '{floor}': {_describe(findings)}"
+            )
         return Measurement(
-            result={
-                "ok": ok,
-                "findings": findings,
-                "counts": counts,
-                "checks_run": document.get("checksRun"),
-            },
-            evidence=f"doctor --lint (≥{floor}): {len(findings)} finding(s), {document.get('checksRun')} checks",
-            problem=None
-            if ok
-            else f"doctor reports {len(findings)} finding(s) at or above '{floor}': " + _describe(findings),
+            result={"ok": ok, "findings": findings, "counts": counts, "checks_run": checks},
+            evidence=f"doctor --lint (≥{floor}): {len(findings)} finding(s), {checks} checks",
+            problem=problem,
         )
 
 
@@ -104,8 +104,8 @@ class ConfigValidateProbe:
                 f"config validate gave no verdict: {excerpt(stderr or f'exit {code}', 200)}"
             )
         valid = document.get("valid") is True and code == 0
-        issues = document.get("issues") if isinstance(document.get("issues"), list) else []
-        warnings = document.get("warnings") if isinstance(document.get("warnings"), list) else []
+        issues = as_list(document.get("issues"))
+        warnings = as_list(document.get("warnings"))
         described = "; ".join(
             f"{i.get('path', '?')}: {excerpt(str(i.get('message', '')), 100)}"
             for i in issues[:3]

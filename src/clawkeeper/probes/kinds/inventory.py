@@ -24,6 +24,8 @@ from clawkeeper.probes.kinds.base import (
     Measurement,
     MeasurementError,
     Requirement,
+    as_dict,
+    as_list,
     excerpt,
 )
 from clawkeeper.probes.kinds.gates import run_json
@@ -65,7 +67,8 @@ class VersionProbe:
             return Measurement(
                 result={"ok": False, "running": None, "expected": expected},
                 evidence=f"gateway status unavailable (exit {code})",
-                problem=f"could not read the running gateway's version: {excerpt(stderr or f'exit {code}', 160)}",
+                problem="could not read the running gateway's version: "
+                + excerpt(stderr or f"exit {code}", 160),
             )
         ok = running == expected
         source = "expected" if self.params.expect else "the installed CLI is"
@@ -143,8 +146,8 @@ class ChannelsProbe:
                 evidence=f"channels status failed (exit {code})",
                 problem=f"could not read channel status: {excerpt(stderr or f'exit {code}', 160)}",
             )
-        channels = document.get("channels") if isinstance(document.get("channels"), dict) else {}
-        issues = document.get("statusIssues") if isinstance(document.get("statusIssues"), list) else []
+        channels = as_dict(document.get("channels"))
+        issues = as_list(document.get("statusIssues"))
         names = sorted(str(c) for c in channels)
         if not names:
             return Measurement(

@@ -7,6 +7,8 @@ search tool for it. Only a working memory store and index can answer.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -23,6 +25,8 @@ MEMORY_FILE = "memory/clawkeeper-probe.md"
 class MemoryParams(KindParams):
     search_tool: str = Field(default="memory_search", pattern=r"^[A-Za-z0-9_.:-]+$")
     write_tool: str = Field(default="write", pattern=r"^[A-Za-z0-9_.:-]+$")
+    recall_attempts: int = Field(default=4, ge=1, le=20, description="searches before giving up")
+    recall_delay_s: float = Field(default=3.0, ge=0, le=60, description="pause between searches")
 
 
 def store_anchor(
@@ -61,6 +65,29 @@ def recall_anchor(env: ProbeEnv, params: MemoryParams, anchor: str, session: str
     )
 
 
+def recall_until_found(
+    env: ProbeEnv,
+    params: MemoryParams,
+    anchor: str,
+    session_for: Callable[[int], str],
+    budget_s: float,
+    scripted: bool,
+) -> Turn:
+    """Recall, retrying a few times: OpenClaw indexes a rewritten memory file a moment after the
+    write, and the first search may still return the previous anchor. Each try is a new session."""
+    deadline = time.monotonic() + budget_s
+    attempt = 0
+    while True:
+        attempt += 1
+        turn = recall_anchor(env, params, anchor, session_for(attempt), budget_s)
+        found = turn.completed and anchor_found(turn, anchor, scripted)
+        if found or not turn.completed or attempt >= params.recall_attempts:
+            return turn
+        if time.monotonic() + params.recall_delay_s + turn.latency_ms / 1000 > deadline:
+            return turn
+        env.sleep(params.recall_delay_s)
+
+
 def anchor_found(turn: Turn, anchor: str, scripted: bool) -> bool:
     if scripted:
         return any(anchor in r for r in turn.tool_results())
@@ -75,6 +102,7 @@ class MemoryProbe:
     def measure(self, env: ProbeEnv, timeout_s: float) -> Measurement:
         agent = require_agent(env)
         anchor = f"CKMEM-{script.new_nonce()}"
+        started = time.monotonic()
         half = timeout_s / 2
         stored = store_anchor(env, self.params, anchor, session_key("mem-store", anchor), half)
         problem = None
@@ -84,7 +112,14 @@ class MemoryProbe:
         elif agent.scripted and stored.refused_tool() is not None:
             problem = f"the agent did not offer the {self.params.write_tool} tool to its model"
         else:
-            recalled = recall_anchor(env, self.params, anchor, session_key("mem-recall", anchor), half)
+            recalled = recall_until_found(
+                env,
+                self.params,
+                anchor,
+                lambda n: session_key(f"mem-recall{n}", anchor),
+                half,
+                agent.scripted,
+            )
             if not recalled.completed:
                 problem = f"the recall turn failed: {recalled.failure_reason()}"
             elif agent.scripted and recalled.refused_tool() is not None:
@@ -93,7 +128,7 @@ class MemoryProbe:
                 results = recalled.tool_results()
                 shown = excerpt(results[-1], 160) if results else excerpt(recalled.reply, 160)
                 problem = f"memory search in a new session did not find the anchor stored earlier: {shown}"
-        latency = stored.latency_ms + (recalled.latency_ms if recalled else 0.0)
+        latency = round(time.monotonic() - started, 3) * 1000
         return Measurement(
             result={
                 "ok": problem is None,

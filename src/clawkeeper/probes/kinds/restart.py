@@ -25,7 +25,7 @@ from clawkeeper.probes.kinds.base import (
     Requirement,
     excerpt,
 )
-from clawkeeper.probes.kinds.memory import MemoryParams, anchor_found, recall_anchor, store_anchor
+from clawkeeper.probes.kinds.memory import MemoryParams, anchor_found, recall_until_found, store_anchor
 from clawkeeper.probes.kinds.rpc import error_message, gateway_call
 
 RESTART_FILE = "memory/clawkeeper-restart-probe.md"
@@ -55,7 +55,7 @@ class RestartSurvivalProbe:
         restarted_in, down = self._restart(env, before.uptime_ms)
         if down is not None:
             return self._result(False, anchor, down, restarted_in)
-        recalled = recall_anchor(env, memory, anchor, session, turn_budget)
+        recalled = recall_until_found(env, memory, anchor, lambda _n: session, turn_budget, agent.scripted)
         history_kept = (not agent.scripted) or any(
             stored.nonce in (r.get("earlier_nonces") or []) for r in recalled.requests
         )

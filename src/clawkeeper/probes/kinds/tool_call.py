@@ -51,6 +51,12 @@ class ToolCallProbe:
         elif agent.scripted and turn.refused_tool() is not None:
             offered = ", ".join(turn.offered()) or "none"
             problem = f"the agent did not offer the {tool} tool to its model (offered: {offered})"
+        elif agent.scripted and not came_back and tool not in turn.offered():
+            said = f"; the tool_call bridge answered: {excerpt(results[-1], 120)}" if results else ""
+            problem = (
+                f"the {tool} tool is not available to the agent: it is not among the tools offered to "
+                f"its model (policy or profile denies it?){said}"
+            )
         elif agent.scripted and not came_back:
             shown = excerpt(results[-1], 160) if results else "no tool result at all"
             problem = f"the {tool} tool did not return the command's output: {shown}"
