@@ -4,7 +4,7 @@ At scale 1 (about 1 GiB, the corpus of docs/backup.md's benchmark):
   - ~600 MiB of incompressible model-like files (300 + 200 + 100 MiB);
   - ~300 MB of JSONL transcripts in ~3,400 files of 20-300 records each, 300 markdown notes,
     a config and credentials;
-  - a ~100 MB WAL-mode SQLite memory database: rows of text with 768-byte embedding blobs and
+  - a ~100 MB WAL-mode SQLite memory database: 61,000 rows of text with 768-byte embeddings and
     an FTS5 index, held open by a live writer process during the benchmark.
 `--scale 4` makes every part four times larger (for the flat-memory check).
 
@@ -106,7 +106,7 @@ def _database(path: Path, rng: random.Random, scale: int) -> None:
         "CREATE TABLE memory (id INTEGER PRIMARY KEY, kind TEXT, text TEXT, embedding BLOB, updated INTEGER)"
     )
     conn.execute("CREATE VIRTUAL TABLE memory_fts USING fts5(text, content='memory', content_rowid='id')")
-    for batch in range(43 * scale):
+    for batch in range(61 * scale):
         rows = [
             ("fact", _sentence(rng, rng.randint(20, 120)), rng.randbytes(768), batch) for _ in range(1000)
         ]

@@ -193,6 +193,7 @@ def main() -> int:
         "--drop-caches", action="store_true", help="drop the page cache before each step (root)"
     )
     parser.add_argument("--tools", default="clawkeeper,restic")
+    parser.add_argument("--keep", action="store_true", help="keep the repositories and restores afterwards")
     args = parser.parse_args()
     workdir: Path = args.workdir.resolve()
     corpus_root = workdir / "corpus"
@@ -205,8 +206,13 @@ def main() -> int:
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     tools = [Tool(name, workdir, source) for name in args.tools.split(",")]
     for tool in tools:
-        for leftover in (tool.repo, tool.restore_dir):
-            shutil.rmtree(leftover, ignore_errors=True)
+        if tool.repo.exists() or tool.restore_dir.exists():
+            # deleting thousands of files slows creating new ones on ext4 for minutes afterwards
+            # (it avoids recently freed inodes), which would distort the restore timings
+            raise SystemExit(
+                f"{workdir} holds a previous run's repositories; remove them and wait 5 min, "
+                "or use a new --workdir"
+            )
         tool.run("init", "init")
 
     writer = subprocess.Popen(
@@ -250,6 +256,10 @@ def main() -> int:
         summary["table"] = table(results["clawkeeper"], results["restic"])
         print(render(summary["table"], summary["corpus_bytes"]))
     (workdir / "results.json").write_text(json.dumps(summary, indent=2))
+    if not args.keep:
+        for tool in tools:
+            shutil.rmtree(tool.repo, ignore_errors=True)
+            shutil.rmtree(tool.restore_dir, ignore_errors=True)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from clawkeeper.agent.sandbox import Sandbox, running_lab_targets
+from clawkeeper.agent.sandbox import Sandbox, running_instance_names, running_lab_targets
 from clawkeeper.agent.sandbox.layout import RUNTIME_MARKER, LabLayout
 from clawkeeper.agent.sandbox.procscan import MARKER_ENV, processes_of_instance
 from clawkeeper.config import LabSettings, ReleasesSettings
@@ -183,7 +183,9 @@ def test_a_dead_gateway_shows_as_stale_and_the_next_up_restarts_it(sandbox: Sand
         time.sleep(0.05)
     status = sandbox.status()
     assert "gateway" in status.stale and not status.running
-    assert running_lab_targets(sandbox.lab) == []
+    assert running_instance_names(sandbox.lab) == []
+    # still a target, so that `clawkeeper status` reports its gateway as down (exit 5)
+    assert [t.label for t in running_lab_targets(sandbox.lab)] == ["lab:unit"]
     again = sandbox.up()
     assert not again.already_running and again.pids["gateway"] != up.pids["gateway"]
     assert sandbox.status().ready

@@ -375,7 +375,7 @@ class _Backup:
             return _ParentCache.empty()
         if not self.options.use_files_cache:
             return _ParentCache({}, snapshot.id)
-        entries = {e.path: e for e in iter_tree(self.repo, snapshot) if e.type is EntryType.FILE}
+        entries = {e.path: e for e in iter_tree(self.repo, snapshot, files_only=True)}
         return _ParentCache(entries, snapshot.id)
 
     def _databases_to_capture(

@@ -117,6 +117,15 @@ def capture(source: Path, image: Path, *, quick_check: bool = True) -> CapturedD
     """Copy `source` into the new file `image` with the backup API and describe the copy."""
     if image.exists():
         raise FileExistsError(image)
+    try:
+        return _capture(source, image, quick_check)
+    except sqlite3.Error as exc:
+        raise CaptureFailed(f"cannot copy {source}: {exc}") from exc
+    except OSError as exc:
+        raise CaptureFailed(f"cannot stage a copy of {source} in {image.parent}: {exc.strerror}") from exc
+
+
+def _capture(source: Path, image: Path, quick_check: bool) -> CapturedDatabase:
     src = _open_source(source)
     try:
         dst = sqlite3.connect(image)

@@ -14,40 +14,28 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import platformdirs
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
-from clawkeeper.backup.create import BackupOptions, BackupResult, create_snapshot
-from clawkeeper.backup.diff import diff_snapshots
-from clawkeeper.backup.forget import forget_snapshots
+from clawkeeper.backup.keys import key_file_is_private
 from clawkeeper.backup.progress import Progress as ProgressEvent
 from clawkeeper.backup.progress import ProgressCallback
-from clawkeeper.backup.prune import PruneOptions, prune_repository
 from clawkeeper.backup.repository import Credentials, Repository, init_repository, read_config
-from clawkeeper.backup.restore import RestoreOptions, restore_snapshot
-from clawkeeper.backup.retention import GROUP_FIELDS, RetentionPolicy
 from clawkeeper.backup.settings import PASSPHRASE_ENV, BackupSettings
-from clawkeeper.backup.snapshots import iter_tree, list_snapshots, load_snapshot, resolve_snapshot_id
+from clawkeeper.backup.snapshots import list_snapshots, load_snapshot, resolve_snapshot_id
 from clawkeeper.backup.sources import OpenClawPaths, SourceSet, openclaw_sources, plain_sources
 from clawkeeper.backup.targets import open_target
-from clawkeeper.backup.tree import EntryType
-from clawkeeper.backup.verify import VerifyOptions, verify_repository
 from clawkeeper.cli.context import AppContext, recorded
 from clawkeeper.cli.render import console, emit_json, err_console
 from clawkeeper.errors import UsageError, VerificationFailed
+
+if TYPE_CHECKING:
+    from clawkeeper.backup.create import BackupResult
+
+# Each command imports the engine modules it needs when it runs: every clawkeeper invocation
+# loads this module, and a scheduled `backup create` should not pay for restore, verify, prune
+# and the progress widgets it never uses.
 
 app = typer.Typer(help="Back up the whole agent and restore it.", no_args_is_help=True)
 
@@ -92,7 +80,10 @@ def _ask_passphrase(confirm: bool) -> str | None:
 def _credentials(repo_path: Path, key_file: Path | None, settings: BackupSettings) -> Credentials:
     key = key_file or settings.key_file
     if key is not None:
-        return Credentials(key_file=key.expanduser())
+        key = key.expanduser()
+        if key.is_file() and not key_file_is_private(key):
+            err_console.print(f"[yellow]warning:[/] {key} is readable by other users; `chmod 600 {key}`")
+        return Credentials(key_file=key)
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if passphrase is None:
         config = read_config(open_target(repo_path))
@@ -114,6 +105,17 @@ def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
     if not enabled or not err_console.is_terminal:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -300,6 +302,8 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Take a snapshot of the agent (config, credentials, databases, transcripts, workspace)."""
+    from clawkeeper.backup.create import BackupOptions, create_snapshot
+
     args = {
         "repo": str(repo) if repo else None,
         "paths": [str(p) for p in paths or []],
@@ -380,6 +384,8 @@ def list_cmd(
     ctx: typer.Context, repo: RepoOpt = None, key_file: KeyFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """List the snapshots in the repository, oldest first."""
+    from rich.table import Table
+
     with recorded(ctx, "backup list", {"repo": str(repo) if repo else None}) as app_ctx:
         repository = _open_repo(app_ctx, repo, key_file)
         snapshots = list_snapshots(repository)
@@ -418,6 +424,9 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one snapshot: when, what, which OpenClaw version and database schemas."""
+    from clawkeeper.backup.snapshots import iter_tree
+    from clawkeeper.backup.tree import EntryType
+
     with recorded(ctx, "backup show", {"snapshot": snapshot}) as app_ctx:
         repository = _open_repo(app_ctx, repo, key_file)
         snap = load_snapshot(repository, resolve_snapshot_id(repository, snapshot))
@@ -476,6 +485,8 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """What changed between two snapshots."""
+    from clawkeeper.backup.diff import diff_snapshots
+
     with recorded(ctx, "backup diff", {"before": before, "after": after}) as app_ctx:
         repository = _open_repo(app_ctx, repo, key_file)
         result = diff_snapshots(
@@ -523,6 +534,10 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check the repository: structure always; data with --read-data or --sample N%."""
+    import platformdirs
+
+    from clawkeeper.backup.verify import VerifyOptions, verify_repository
+
     if read_data and sample:
         raise UsageError(
             "--read-data and --sample exclude each other", hint="--read-data already reads everything"
@@ -602,6 +617,8 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot into a fresh folder (default) or, with --in-place, over the live state."""
+    from clawkeeper.backup.restore import RestoreOptions, restore_snapshot
+
     if in_place and to is not None:
         raise UsageError("--in-place and --to exclude each other")
     if not in_place and to is None:
@@ -720,6 +737,9 @@ def forget(
     as_json: JsonOpt = False,
 ) -> None:
     """Forget snapshots by retention policy (data is reclaimed later by `prune`)."""
+    from clawkeeper.backup.forget import forget_snapshots
+    from clawkeeper.backup.retention import GROUP_FIELDS, RetentionPolicy
+
     counts = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     groups = [g.strip() for g in group_by.split(",") if g.strip()]
     if any(g not in GROUP_FIELDS for g in groups):
@@ -787,6 +807,8 @@ def prune(
     as_json: JsonOpt = False,
 ) -> None:
     """Reclaim space in two phases: delete what an earlier prune marked, then mark what is unused now."""
+    from clawkeeper.backup.prune import PruneOptions, prune_repository
+
     with recorded(ctx, "backup prune", {"grace": grace, "dry_run": dry_run}) as app_ctx:
         settings = _settings(app_ctx)
         grace_s = _parse_duration(grace).total_seconds() if grace else settings.prune_grace_hours * 3600

@@ -150,6 +150,8 @@ def _missing_requirement(probe: Probe, env: ProbeEnv) -> tuple[Verdict, str] | N
     needs = probe.requires
     if Requirement.CLI in needs and env.target is None:
         return Verdict.SKIPPED, "needs the OpenClaw CLI; this target has none"
+    if Requirement.STATE_DIR in needs and (env.target is None or env.target.state_dir is None):
+        return Verdict.SKIPPED, "needs the agent's state directory; it is not known for this target"
     if Requirement.GATEWAY in needs and env.http_base is None:
         return Verdict.SKIPPED, "needs the gateway's HTTP address; it is not known for this target"
     if Requirement.MODEL in needs and env.agent is None:

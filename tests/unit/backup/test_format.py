@@ -106,3 +106,39 @@ def test_master_index_never_prefers_a_pack_a_prune_has_marked() -> None:
     assert index.usable(b"x" * 32)
     assert index.lookup(b"x" * 32).pack_id == "b" * 64  # type: ignore[union-attr]
     assert {e.pack_id for e in index.locations(b"x" * 32)} == {"a" * 64, "b" * 64}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["home/me/.openclaw/openclaw.json", 'odd "quoted" name', "back\\slash", "ünïcödé/文件.md", "tab\there"],
+)
+def test_the_quick_tree_reader_agrees_with_the_full_parser(path: str) -> None:
+    from clawkeeper.backup.tree import Entry, EntryType, parse_file_entries, parse_lines
+
+    entries = [
+        Entry(
+            path=path,
+            type=EntryType.FILE,
+            mode=0o600,
+            mtime_ns=7,
+            uid=1,
+            gid=2,
+            size=3,
+            chunks=os.urandom(64),
+            sig="3:7:7:9",
+        ),
+        Entry(path=path + "/dir", type=EntryType.DIR, mode=0o700, mtime_ns=8),
+        Entry(
+            path=path + "/db",
+            type=EntryType.FILE,
+            mode=0o644,
+            mtime_ns=9,
+            sqlite={"user_version": 15},
+            sig="sqlite|x|-",
+        ),
+    ]
+    stream = b"".join(e.to_line() for e in entries)
+    pieces = [stream[i : i + 7] for i in range(0, len(stream), 7)]
+    full = [e for e in parse_lines(pieces) if e.type is EntryType.FILE]
+    quick = list(parse_file_entries(pieces))
+    assert quick == full == [entries[0], entries[2]]

@@ -256,19 +256,29 @@ class Sandbox:
         )
 
     @staticmethod
-    def _required_roles(state: InstanceState) -> set[str]:
-        roles = {"gateway"}
-        if state.isolation != Isolation.NONE:
-            roles |= {"holder", "bridge"}
-        return roles
+    def _environment_roles(state: InstanceState) -> set[str]:
+        """Processes without which the instance cannot be reached at all (its namespaces, its bridge)."""
+        return {"holder", "bridge"} if state.isolation != Isolation.NONE else set()
+
+    @classmethod
+    def _required_roles(cls, state: InstanceState) -> set[str]:
+        return {"gateway"} | cls._environment_roles(state)
 
     def _is_running(self, state: InstanceState, live: dict[str, ProcessRef]) -> bool:
         return state.phase == "running" and self._required_roles(state) <= set(live)
 
+    def _is_reachable(self, state: InstanceState, live: dict[str, ProcessRef]) -> bool:
+        """Up, or up with a dead gateway: its commands and URL still work, and status can say "down"."""
+        return state.phase == "running" and self._environment_roles(state) <= set(live)
+
     def target(self) -> OpenClawTarget:
-        """How to reach this instance's OpenClaw (CLI inside its namespaces, HTTP via the bridge)."""
+        """How to reach this instance's OpenClaw (CLI inside its namespaces, HTTP via the bridge).
+
+        Works while the namespaces and bridge live, even if the gateway itself died, so that
+        `status` can report the gateway as down instead of the instance as missing.
+        """
         state = self.state()
-        if state is None or not self._is_running(state, state.live_processes()):
+        if state is None or not self._is_reachable(state, state.live_processes()):
             raise SandboxError(
                 f"lab instance {self.name!r} is not running",
                 hint=f"start it with `clawkeeper lab up --name {self.name}`",
@@ -855,14 +865,18 @@ class Sandbox:
             return DestroyReport(self.name, False, tuple(actions), down)
 
 
-def running_instance_names(lab: LabSettings) -> list[str]:
+def running_instance_names(lab: LabSettings, *, reachable: bool = False) -> list[str]:
+    """Instances that are up; with `reachable`, also those whose gateway alone has died."""
     layout = LabLayout(lab.root)
     names = []
     for name in layout.instance_names():
         sandbox = Sandbox(lab, name=name)
         with contextlib.suppress(SandboxError):
             state = sandbox.state()
-            if state is not None and sandbox._is_running(state, state.live_processes()):
+            if state is None:
+                continue
+            live = state.live_processes()
+            if sandbox._is_reachable(state, live) if reachable else sandbox._is_running(state, live):
                 names.append(name)
     return names
 
@@ -879,9 +893,13 @@ def list_instances(lab: LabSettings, *, probe: bool = True) -> list[InstanceStat
 
 
 def running_lab_targets(lab: LabSettings) -> list[OpenClawTarget]:
-    """Targets of the running lab instances ("default" first). Cheap: no HTTP, only /proc."""
+    """Targets of the lab instances that are up ("default" first). Cheap: no HTTP, only /proc.
+
+    An instance whose gateway died but whose namespaces live is included: acting on it shows the
+    gateway down, which is the truth a user needs.
+    """
     targets = []
-    names = running_instance_names(lab)
+    names = running_instance_names(lab, reachable=True)
     names.sort(key=lambda n: (n != "default", n))
     for name in names:
         with contextlib.suppress(SandboxError):

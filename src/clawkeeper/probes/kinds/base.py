@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class Requirement(StrEnum):
     CLI = "cli"  # runs the agent's CLI (an OpenClaw target)
     GATEWAY = "gateway"  # talks to the gateway over HTTP
+    STATE_DIR = "state-dir"  # reads the agent's state directory from here
     MODEL = "model"  # drives the probe agent, so it needs the probe model (or a consented real model)
 
 

@@ -107,7 +107,8 @@ class CronProbe:
                 problem=f"could not schedule a one-shot cron job: {excerpt(reason, 200)}",
             )
         try:
-            run = self._wait_for_run(env, job_id, deadline)
+            # A disabled scheduler never runs the job: say so now rather than after the grace period.
+            run = None if _scheduler_disabled(env) else self._wait_for_run(env, job_id, deadline)
         finally:
             self._remove(env, job_id)
         waited_ms = round((time.monotonic() - started) * 1000, 1)
@@ -176,18 +177,23 @@ class CronProbe:
 
     @staticmethod
     def _why_not_fired(env: ProbeEnv, waited_s: float) -> str:
-        try:
-            _result, document = env.openclaw_json(
-                "cron", "status", "--json", timeout=CLI_TIMEOUT_S, what="cron status"
-            )
-        except ClawkeeperError:
-            document = None
-        if isinstance(document, dict) and document.get("enabled") is False:
+        if _scheduler_disabled(env):
             return (
                 "the job was scheduled but never ran: automations are disabled "
                 "(cron.enabled is false or OPENCLAW_SKIP_CRON is set)"
             )
         return f"the job was scheduled but did not run within {waited_s:.0f}s of being added"
+
+
+def _scheduler_disabled(env: ProbeEnv) -> bool:
+    """True when `cron status` says automations are off; unknown counts as on."""
+    try:
+        _result, document = env.openclaw_json(
+            "cron", "status", "--json", timeout=CLI_TIMEOUT_S, what="cron status"
+        )
+    except ClawkeeperError:
+        return False
+    return isinstance(document, dict) and document.get("enabled") is False
 
 
 KIND = KindInfo("agent.cron", "a one-shot cron job is scheduled and observed to fire", CronParams, CronProbe)

@@ -29,7 +29,7 @@ from clawkeeper.probes.kinds.base import (
     excerpt,
 )
 from clawkeeper.probes.kinds.gates import run_json
-from clawkeeper.probes.kinds.rpc import gateway_call
+from clawkeeper.probes.kinds.rpc import failure_text, gateway_call
 
 _VERSION_RE = re.compile(r"\b(\d{4}\.\d+\.\d+(?:[-.][0-9A-Za-z.]+)?)\b")
 HEALTHY_PLUGIN_STATES = frozenset({"loaded"})
@@ -68,7 +68,7 @@ class VersionProbe:
                 result={"ok": False, "running": None, "expected": expected},
                 evidence=f"gateway status unavailable (exit {code})",
                 problem="could not read the running gateway's version: "
-                + excerpt(stderr or f"exit {code}", 160),
+                + excerpt(failure_text(document, stderr, code), 160),
             )
         ok = running == expected
         source = "expected" if self.params.expect else "the installed CLI is"

@@ -40,10 +40,30 @@ def error_message(document: Any) -> str | None:
     return None
 
 
+def failure_text(document: Any, stderr: str, code: int) -> str:
+    """What went wrong with a CLI call, in its own words: the JSON error envelope on stdout, a JSON
+    error on stderr (the CLI prints one when it cannot reach the gateway), or stderr's tail."""
+    message = error_message(document)
+    if message:
+        return message
+    text = stderr.strip().replace(" | ", "\n")
+    start = text.find("{")
+    if start >= 0:
+        try:
+            parsed, _end = json.JSONDecoder().raw_decode(text[start:])
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            found = error_message({"ok": False, **parsed}) or parsed.get("reason") or parsed.get("message")
+            if isinstance(found, str) and found:
+                return found
+    return stderr or f"exit {code}"
+
+
 def gateway_call(
     env: ProbeEnv, method: str, params: dict[str, Any], timeout_s: float
 ) -> tuple[int, Any, str]:
-    """(exit code, parsed JSON or None, stderr tail). Timeouts and garbage raise MeasurementError."""
+    """(exit code, parsed JSON or None, stderr). Timeouts and garbage raise MeasurementError."""
     wait_ms = str(int(max(timeout_s - 2.0, 1.0) * 1000))
     try:
         result, document = env.openclaw_json(
@@ -62,7 +82,7 @@ def gateway_call(
         raise MeasurementError(f"gateway call {method} did not answer within {timeout_s:g}s") from exc
     except AgentProtocolError as exc:
         raise MeasurementError(exc.message) from exc
-    return result.returncode, document, result.stderr_tail()
+    return result.returncode, document, result.stderr[-4000:].strip()
 
 
 @dataclass(frozen=True)
@@ -78,11 +98,9 @@ class RpcProbe:
         code, document, stderr = gateway_call(env, method, dict(self.params.params), timeout_s)
         failure = error_message(document)
         ok = code == 0 and failure is None
-        problem = (
-            None
-            if ok
-            else f"gateway call {method} failed: {excerpt(failure or stderr or f'exit {code}', 200)}"
-        )
+        problem = None
+        if not ok:
+            problem = f"gateway call {method} failed: {excerpt(failure_text(document, stderr, code), 200)}"
         return Measurement(
             result={"ok": ok, "exit_code": code, "response": document},
             evidence=f"gateway call {method} → exit {code}",
