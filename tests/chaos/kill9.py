@@ -162,7 +162,7 @@ def run_trials(trials: int, seed: int, workdir: Path, log: bool = False) -> Outc
         operation = "prune" if rng.random() < 0.35 else "backup"
         if operation == "prune":
             forget_snapshots(_open(repo, key), RetentionPolicy(last=2))
-        delay = rng.uniform(0.0, durations[operation] * 1.1)
+        delay = rng.uniform(0.0, durations[operation] * 0.9)
         proc = _spawn(operation, repo, key, source)
         _wait_ready(proc)
         time.sleep(delay)

@@ -95,5 +95,6 @@ def test_a_live_agent_restores_into_a_state_the_same_version_starts_from(
     own_instance.up(version=VERSION)
     after = own_instance.status(probe=True)
     assert after.running and after.ready, after.readiness_error
-    again = proc.run(target.argv("health", "--json"), timeout=60, env=target.process_env())
+    restarted = own_instance.target()  # new namespaces after the restart
+    again = proc.run(restarted.argv("health", "--json"), timeout=60, env=restarted.process_env())
     assert again.returncode == 0, again.stderr_tail()

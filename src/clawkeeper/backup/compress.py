@@ -92,7 +92,7 @@ class StreamCompressor:
         return True
 
     def record(self, flags: BlobFlags) -> None:
-        if flags & BlobFlags.COMPRESSED:
+        if flags is BlobFlags.COMPRESSED:
             self._raw_streak = 0
         else:
             self._raw_streak += 1

@@ -353,7 +353,7 @@ class Repository:
             raise BlobCorrupt(
                 f"blob {blob_id.hex()[:12]} in pack {entry.pack_id[:12]} does not authenticate"
             ) from exc
-        if entry.flags & BlobFlags.COMPRESSED:
+        if entry.flags is BlobFlags.COMPRESSED:  # identity: IntFlag arithmetic is slow in hot loops
             try:
                 data = decompress(payload, entry.raw_length)
             except zstandard.ZstdError as exc:

@@ -22,10 +22,9 @@ import contextlib
 import os
 import secrets
 import stat
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +41,10 @@ from clawkeeper.errors import IntegrityError, ResourceConflict, UsageError
 
 MAX_DIR_FDS = 128
 TEMP_PREFIX = ".clawkeeper-restore-"
-# File creation is slow on many filesystems (~0.1 ms here) and decrypting, decompressing and
-# hashing release the GIL, so several files are written at once, and big files in segments.
-RESTORE_WORKERS = 4
-SEGMENT_BYTES = 8 * 1024 * 1024
+# Chunks are fetched, decrypted, decompressed and checked by workers, this many ahead of the
+# writer (bounded memory: at most this many chunks of at most 4 MiB).
+RESTORE_WORKERS = 2
+READ_AHEAD_CHUNKS = 16
 
 
 @dataclass(frozen=True)
@@ -228,7 +227,6 @@ class _Restorer:
         self.in_place = options.in_place
         self.keep_owners = options.keep_owners if options.keep_owners is not None else os.geteuid() == 0
         self.result = RestoreResult(snapshot=snapshot.id, target=str(root), in_place=options.in_place)
-        self._lock = threading.Lock()
 
     def run(self, entries: list[Entry], progress: ProgressCallback | None) -> RestoreResult:
         total = sum(e.size for e in entries if e.type is EntryType.FILE)
@@ -238,22 +236,18 @@ class _Restorer:
         try:
             links: list[Entry] = []
             made_dirs: list[Entry] = []
-            by_parent: dict[tuple[str, ...], list[Entry]] = {}
+            files: list[Entry] = []
             for entry in entries:
-                parts = tuple(entry.path.split("/"))
                 if entry.type is EntryType.DIR:
-                    dirs.get(parts)
+                    dirs.get(tuple(entry.path.split("/")))
                     made_dirs.append(entry)
                     self.result.dirs += 1
                     reporter.advance(items=1, current=entry.path)
                 elif entry.type is EntryType.FILE:
-                    by_parent.setdefault(parts[:-1], []).append(entry)
+                    files.append(entry)
                 else:
                     links.append(entry)
-            with ThreadPoolExecutor(max_workers=RESTORE_WORKERS, thread_name_prefix="restore") as pool:
-                for parent, files in by_parent.items():
-                    # the folder's descriptor stays open (no other folder is opened) until its files are done
-                    self._restore_folder(pool, dirs.get(parent), files, reporter)
+            self._write_files(files, dirs, reporter)
             for entry in links:
                 parts = tuple(entry.path.split("/"))
                 self._symlink(dirs.get(parts[:-1]), parts[-1], entry)
@@ -274,40 +268,48 @@ class _Restorer:
             self.result.roots[root["path"]] = str(self.root / root["path"].lstrip("/"))
         return self.result
 
-    def _restore_folder(
-        self, pool: ThreadPoolExecutor, parent_fd: int, files: list[Entry], reporter: Reporter
-    ) -> None:
-        """Small files are written whole by the workers, several at a time; a big file is cut into
-        segments that the workers write in parallel at their offsets."""
-        small: list[Future[int]] = []
-        try:
-            for entry in files:
-                name = entry.path.rsplit("/", 1)[-1]
-                if entry.size <= SEGMENT_BYTES:
-                    small.append(pool.submit(self._small_file, parent_fd, name, entry))
-                else:
-                    self._big_file(pool, parent_fd, name, entry, reporter)
-                    reporter.advance(items=1, current=entry.path)
-            for future in as_completed(small):
-                reporter.advance(future.result(), items=1)
-        except BaseException:
-            for future in small:
-                future.cancel()
-            wait(small)
-            raise
+    def _write_files(self, files: list[Entry], dirs: _DirFds, reporter: Reporter) -> None:
+        """Workers fetch and check chunks ahead (reading, AES-GCM, zstd and BLAKE3 release the
+        GIL); this thread creates and writes the files in order. Writes stay on one thread
+        because the kernel serialises writers of one file and creators in one folder anyway."""
+        chunks = ((blob_id, entry.path) for entry in files for blob_id in entry.content)
+        window: deque[Future[bytes]] = deque()
+        with ThreadPoolExecutor(max_workers=RESTORE_WORKERS, thread_name_prefix="restore") as pool:
 
-    def _create(self, parent_fd: int, name: str, entry: Entry) -> tuple[int, str]:
+            def next_chunk() -> bytes:
+                while len(window) < READ_AHEAD_CHUNKS:
+                    upcoming = next(chunks, None)
+                    if upcoming is None:
+                        break
+                    window.append(pool.submit(self._blob, *upcoming))
+                return window.popleft().result()
+
+            try:
+                for entry in files:
+                    parts = tuple(entry.path.split("/"))
+                    written = self._file(dirs.get(parts[:-1]), parts[-1], entry, next_chunk)
+                    reporter.advance(written, items=1, current=entry.path)
+            finally:
+                for future in window:
+                    future.cancel()
+
+    def _file(self, parent_fd: int, name: str, entry: Entry, next_chunk: Callable[[], bytes]) -> int:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         temp = f"{TEMP_PREFIX}{secrets.token_hex(6)}" if self.in_place else name
         try:
-            return os.open(temp, flags, 0o600, dir_fd=parent_fd), temp
+            fd = os.open(temp, flags, 0o600, dir_fd=parent_fd)
         except FileExistsError as exc:
             raise UsageError(
                 f"{self.root / entry.path} already exists", hint="restore into a fresh, empty folder"
             ) from exc
-
-    def _complete(self, parent_fd: int, name: str, temp: str, fd: int, entry: Entry, written: int) -> None:
         try:
+            written = 0
+            for _ in range(entry.chunk_count):
+                data = next_chunk()
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                written += len(data)
             if written != entry.size:
                 raise BlobCorrupt(f"{entry.path}: restored {written} bytes, the snapshot says {entry.size}")
             self._set_meta_fd(fd, entry)
@@ -323,76 +325,8 @@ class _Restorer:
                 for suffix in SIDECAR_SUFFIXES:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(name + suffix, dir_fd=parent_fd)
-        with self._lock:
-            self.result.files += 1
-            self.result.bytes += written
-
-    def _small_file(self, parent_fd: int, name: str, entry: Entry) -> int:
-        fd, temp = self._create(parent_fd, name, entry)
-        try:
-            written = 0
-            for blob_id in entry.content:
-                data = self._blob(blob_id, entry.path)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                written += len(data)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=parent_fd)
-            raise
-        self._complete(parent_fd, name, temp, fd, entry, written)
-        return written
-
-    def _big_file(
-        self, pool: ThreadPoolExecutor, parent_fd: int, name: str, entry: Entry, reporter: Reporter
-    ) -> None:
-        fd, temp = self._create(parent_fd, name, entry)
-        segments: list[list[tuple[bytes, int]]] = [[]]
-        offset = 0
-        filled = 0
-        for blob_id in entry.content:
-            located = self.repo.index.lookup(blob_id)
-            if located is None:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=parent_fd)
-                raise BlobCorrupt(f"{entry.path}: chunk {blob_id.hex()[:12]} is missing from the repository")
-            if filled >= SEGMENT_BYTES:
-                segments.append([])
-                filled = 0
-            segments[-1].append((blob_id, offset))
-            offset += located.raw_length
-            filled += located.raw_length
-        futures = [pool.submit(self._segment, fd, entry.path, segment) for segment in segments]
-        try:
-            written = 0
-            for future in as_completed(futures):
-                done = future.result()
-                written += done
-                reporter.advance(done)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=parent_fd)
-            raise
-        self._complete(parent_fd, name, temp, fd, entry, written)
-
-    def _segment(self, fd: int, path: str, chunks: list[tuple[bytes, int]]) -> int:
-        written = 0
-        for blob_id, offset in chunks:
-            data = self._blob(blob_id, path)
-            view = memoryview(data)
-            position = offset
-            while view:
-                n = os.pwrite(fd, view, position)
-                view = view[n:]
-                position += n
-            written += len(data)
+        self.result.files += 1
+        self.result.bytes += written
         return written
 
     def _blob(self, blob_id: bytes, path: str) -> bytes:

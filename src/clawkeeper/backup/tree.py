@@ -100,6 +100,10 @@ class Entry:
             raise TreeFormatError(f"malformed tree entry: {exc}") from exc
 
     @property
+    def chunk_count(self) -> int:
+        return len(self.chunks) // ID_SIZE
+
+    @property
     def content(self) -> list[bytes]:
         """The chunk ids as a list."""
         raw = self.chunks

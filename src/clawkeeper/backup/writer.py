@@ -31,7 +31,7 @@ from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob
 from clawkeeper.backup.repository import Repository
 
 MAX_PENDING_PACKS = 2
-MAX_IN_FLIGHT = 16
+MAX_IN_FLIGHT = 8
 COMPRESS_WORKERS = 2
 # Smaller chunks (database pages, small files) are compressed in the caller's thread: handing
 # a 4 KiB page to another thread costs more than compressing it.
@@ -114,8 +114,10 @@ class BlobWriter:
                 if self.dry_run:
                     self._count(raw_length, len(payload) + self.repo.cipher.overhead)
                     return blob_id, True
-                if flags & BlobFlags.COMPRESSED or stable:
+                if flags is BlobFlags.COMPRESSED or stable:
                     self._in_flight.append(_InFlight(kind, blob_id, raw_length, (payload, flags), None))
+                    while len(self._in_flight) > MAX_IN_FLIGHT:
+                        self._complete_oldest()
                 else:
                     self._drain()
                     self._seal(kind, blob_id, data, raw_length, flags)

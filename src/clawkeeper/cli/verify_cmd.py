@@ -11,7 +11,7 @@ from rich.table import Table
 
 from clawkeeper.cli.context import AppContext, recorded
 from clawkeeper.cli.render import console, emit_json, err_console
-from clawkeeper.errors import Inconclusive, VerificationFailed
+from clawkeeper.errors import Inconclusive, UsageError, VerificationFailed
 from clawkeeper.outcomes import Verdict
 from clawkeeper.probes.baseline import LedgerBaselines
 from clawkeeper.probes.kinds import KINDS
@@ -121,8 +121,6 @@ def verify(
         chosen = library.get(suite)
         unknown = [name for name in probe or [] if name not in chosen.probe_names()]
         if unknown:
-            from clawkeeper.errors import UsageError
-
             raise UsageError(
                 f"suite {suite!r} has no probe {unknown[0]!r}",
                 hint=f"its probes: {', '.join(chosen.probe_names())}",

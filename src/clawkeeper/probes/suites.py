@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -206,23 +206,19 @@ class _ProbeBuilder:
                 ) from None
             where = f"`{key}` " if key else ""
             raise self.error(f"{where}{first['msg']}".replace("Value error, ", ""), key) from None
-        try:
-            limits = Limits(
-                count=_int(raw.get("count", 1), "count", 1, 10_000),
-                interval_s=parse_duration(raw.get("interval", 0)),
-                initial_delay_s=parse_duration(raw.get("initial_delay", 0)),
-                failure_limit=_int(raw.get("failure_limit", 0), "failure_limit", 0, 10_000),
-                inconclusive_limit=_int(raw.get("inconclusive_limit", 0), "inconclusive_limit", 0, 10_000),
-                consecutive_error_limit=_int(
-                    raw.get("consecutive_error_limit", 4), "consecutive_error_limit", 0, 10_000
-                ),
-            )
-        except ValueError as exc:
-            raise self.error(str(exc), _first_key(str(exc), raw)) from None
-        try:
-            timeout = parse_duration(raw.get("timeout", 30))
-        except ValueError as exc:
-            raise self.error(f"`timeout`: {exc}", "timeout") from None
+        limits = Limits(
+            count=self._number("count", 1, lambda v: _int(v, "count", 1, 10_000)),
+            interval_s=self._number("interval", 0, parse_duration),
+            initial_delay_s=self._number("initial_delay", 0, parse_duration),
+            failure_limit=self._number("failure_limit", 0, lambda v: _int(v, "failure_limit", 0, 10_000)),
+            inconclusive_limit=self._number(
+                "inconclusive_limit", 0, lambda v: _int(v, "inconclusive_limit", 0, 10_000)
+            ),
+            consecutive_error_limit=self._number(
+                "consecutive_error_limit", 4, lambda v: _int(v, "consecutive_error_limit", 0, 10_000)
+            ),
+        )
+        timeout = self._number("timeout", 30, parse_duration)
         if not 0 < timeout <= 3600:
             raise self.error("`timeout` must be more than 0 and at most 3600 seconds", "timeout")
         report_only = raw.get("report_only", False)
@@ -244,6 +240,13 @@ class _ProbeBuilder:
             report_only=report_only,
             source=SourceRef(self.path, self.lines.probe(self.index)),
         )
+
+    def _number(self, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
+        try:
+            return convert(self.raw.get(key, default))
+        except ValueError as exc:
+            text = str(exc)
+            raise self.error(text if f"`{key}`" in text else f"`{key}`: {text}", key) from None
 
     def _condition(self, key: str) -> Condition | None:
         value = self.raw.get(key)
@@ -296,13 +299,6 @@ class _ProbeBuilder:
             tolerance=float(tolerance),
             min_samples=min_samples,
         )
-
-
-def _first_key(message: str, raw: Mapping[str, Any]) -> str | None:
-    match = re.search(r"`([a-z_]+)`", message)
-    if match and match.group(1) in raw:
-        return match.group(1)
-    return None
 
 
 # Files ----------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class VerifyRequest:
     baselines: BaselineSource = field(default_factory=NoBaselines)
     restart_gateway: Callable[[], None] | None = None
     only: Sequence[str] = ()
+    sleep: Callable[[float], None] = time.sleep  # every wait goes through it (tests pass a fake clock)
 
 
 def slug(label: str) -> str:
@@ -166,8 +167,7 @@ def settle(env: ProbeEnv, watch_s: float = 8.0) -> None:
     if env.http_base is None:
         return
     before = env.gateway_state()
-    deadline = time.monotonic() + watch_s
-    while time.monotonic() < deadline:
+    for _ in range(int(watch_s / 0.5)):
         env.sleep(0.5)
         state = env.gateway_state()
         restarted = not state.ready or (
@@ -209,6 +209,7 @@ def verify(
         baselines=request.baselines,
         restart_gateway=request.restart_gateway,
         ready_wait_s=settings.ready_wait,
+        sleep=request.sleep,
     )
     setup = _AgentSetup(request, env, workdir_for(settings, request.target_label), record)
     notes: list[str] = []

@@ -49,7 +49,7 @@ def tally(*phases: Phase) -> Tally:
     return out
 
 
-S, F, I, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR
+S, F, U, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR  # U: undecided
 
 
 @pytest.mark.parametrize(
@@ -63,8 +63,8 @@ S, F, I, E = Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR
         ((E, E, E), Limits(count=3, consecutive_error_limit=4), Verdict.INCONCLUSIVE),
         ((E, S, E), Limits(count=3), Verdict.PASSED),  # errors tolerated once something worked
         ((E, E, E), Limits(count=5, consecutive_error_limit=2), Verdict.INCONCLUSIVE),
-        ((I,), Limits(count=1), Verdict.INCONCLUSIVE),
-        ((I, S), Limits(count=2, inconclusive_limit=1), Verdict.PASSED),
+        ((U,), Limits(count=1), Verdict.INCONCLUSIVE),
+        ((U, S), Limits(count=2, inconclusive_limit=1), Verdict.PASSED),
         ((F,), Limits(count=1, failure_limit=3), Verdict.FAILED),  # nothing worked: never a silent pass
     ],
 )
@@ -121,9 +121,17 @@ def test_a_significant_but_small_slowdown_is_within_tolerance() -> None:
 def test_direction_decides_which_change_is_bad() -> None:
     baseline = [100.0 + i for i in range(10)]
     faster = [20.0 + i for i in range(10)]
-    assert compare_samples(faster, baseline, Comparison(direction=Direction.INCREASE)).judgement is Judgement.PASS
-    assert compare_samples(faster, baseline, Comparison(direction=Direction.DECREASE)).judgement is Judgement.WORSE
-    assert compare_samples(faster, baseline, Comparison(direction=Direction.EITHER)).judgement is Judgement.WORSE
+    assert (
+        compare_samples(faster, baseline, Comparison(direction=Direction.INCREASE)).judgement
+        is Judgement.PASS
+    )
+    assert (
+        compare_samples(faster, baseline, Comparison(direction=Direction.DECREASE)).judgement
+        is Judgement.WORSE
+    )
+    assert (
+        compare_samples(faster, baseline, Comparison(direction=Direction.EITHER)).judgement is Judgement.WORSE
+    )
 
 
 def test_too_few_samples_give_no_judgement() -> None:

@@ -13,7 +13,11 @@ from clawkeeper.probes.conditions import ConditionEvalError, ConditionSyntaxErro
     [
         ("result.status == 200", {"status": 200}, True),
         ("result.status == 200", {"status": 503}, False),
-        ("result.status == 200 and result.json.ready == true", {"status": 200, "json": {"ready": True}}, True),
+        (
+            "result.status == 200 and result.json.ready == true",
+            {"status": 200, "json": {"ready": True}},
+            True,
+        ),
         ("result.json.ready == true", {"json": {}}, False),  # a missing key is null, not an error
         ("result.latency_ms < 500", {"latency_ms": None}, False),  # ordering with null is false
         ("result.latency_ms < 2 * 250", {"latency_ms": 499.0}, True),
@@ -22,7 +26,11 @@ from clawkeeper.probes.conditions import ConditionEvalError, ConditionSyntaxErro
         ("'exec' in result.tools", {"tools": None}, False),
         ("len(result.findings) == 0", {"findings": []}, True),
         ("not result.ok", {"ok": False}, True),
-        ("result['json']['failing'][0] == 'agent-database:main'", {"json": {"failing": ["agent-database:main"]}}, True),
+        (
+            "result['json']['failing'][0] == 'agent-database:main'",
+            {"json": {"failing": ["agent-database:main"]}},
+            True,
+        ),
         ("result.json.failing[5] == null", {"json": {"failing": []}}, True),
         ("lower(result.status_text) == 'ok'", {"status_text": "OK"}, True),
     ],

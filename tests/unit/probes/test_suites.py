@@ -33,7 +33,10 @@ def test_builtin_levels_match_the_update_policy() -> None:
 
 
 def test_a_user_suite_extends_a_builtin_and_adds_a_plugin_probe(tmp_path: Path) -> None:
-    write(tmp_path, "mine.toml", """
+    write(
+        tmp_path,
+        "mine.toml",
+        """
 [suite]
 name = "mine"
 extends = ["regression"]
@@ -43,7 +46,8 @@ exclude = ["channels"]
 name = "matrix-plugin"
 kind = "openclaw.plugins"
 require = ["matrix"]
-""")
+""",
+    )
     suite = SuiteLibrary([tmp_path]).get("mine")
     names = suite.probe_names()
     assert names[-1] == "matrix-plugin" and "channels" not in names and "tool-call" in names
@@ -54,27 +58,57 @@ require = ["matrix"]
     ("body", "line", "reason"),
     [
         ('[[probe]]\nname = "x"\nkind = "htp"\npath = "/healthz"\n', 3, "unknown kind 'htp'"),
-        ('[[probe]]\nname = "x"\nkind = "http"\npath = "/healthz"\nsuccess = "result.status = 200"\n', 5,
-         "bad success condition"),
-        ('[[probe]]\nname = "x"\nkind = "http"\npath = "/healthz"\nfailure = "os.system(1)"\n', 5,
-         "bad failure condition"),
-        ('[[probe]]\nname = "x"\nkind = "http"\npathh = "/healthz"\n', 4, "unknown key 'pathh' for kind http"),
+        (
+            '[[probe]]\nname = "x"\nkind = "http"\npath = "/healthz"\nsuccess = "result.status = 200"\n',
+            5,
+            "bad success condition",
+        ),
+        (
+            '[[probe]]\nname = "x"\nkind = "http"\npath = "/healthz"\nfailure = "os.system(1)"\n',
+            5,
+            "bad failure condition",
+        ),
+        (
+            '[[probe]]\nname = "x"\nkind = "http"\npathh = "/healthz"\n',
+            4,
+            "unknown key 'pathh' for kind http",
+        ),
         ('[[probe]]\nname = "x"\nkind = "http"\n', 1, "set exactly one of `path`"),
         ('[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\ncount = 0\n', 5, "`count` must be between 1"),
-        ('[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\ninterval = "soon"\n', 1, "not a duration"),
-        ('[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\ntimeout = 0\n', 5, "`timeout` must be more than 0"),
-        ('[[probe]]\nname = "a"\nkind = "http"\npath = "/h"\n\n[[probe]]\nname = "a"\nkind = "http"\npath = "/h"\n',
-         7, "same name"),
+        (
+            '[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\ninterval = "soon"\n',
+            5,
+            "`interval`: 'soon' is not a duration",
+        ),
+        (
+            '[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\ntimeout = 0\n',
+            5,
+            "`timeout` must be more than 0",
+        ),
+        (
+            '[[probe]]\nname = "a"\nkind = "http"\npath = "/h"\n\n'
+            '[[probe]]\nname = "a"\nkind = "http"\npath = "/h"\n',
+            7,
+            "same name",
+        ),
         ('[[probe]]\nkind = "http"\npath = "/h"\n', 1, "`name` is required"),
-        ('[[probe]]\nname = "x"\nkind = "command"\nargv = ["true"]\nexpect_output = "("\n', 5,
-         "not a valid regular expression"),
-        ('[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\n[probe.compare]\nmetrik = "latency_ms"\n', 6,
-         "unknown key 'metrik' in compare"),
+        (
+            '[[probe]]\nname = "x"\nkind = "command"\nargv = ["true"]\nexpect_output = "("\n',
+            5,
+            "not a valid regular expression",
+        ),
+        (
+            '[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\n[probe.compare]\nmetrik = "latency_ms"\n',
+            6,
+            "unknown key 'metrik' in compare",
+        ),
         ('[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\nsuccess = 200\n', 5, "must be a string"),
         ('[[probe]\nname = "x"\n', 1, "not valid TOML"),
     ],
 )
-def test_mistakes_are_reported_with_file_line_and_reason(tmp_path: Path, body: str, line: int, reason: str) -> None:
+def test_mistakes_are_reported_with_file_line_and_reason(
+    tmp_path: Path, body: str, line: int, reason: str
+) -> None:
     path = write(tmp_path, "bad.toml", '[suite]\nname = "bad"\n\n' + body)
     with pytest.raises(SuiteError) as caught:
         load_suite_file(path)
@@ -95,7 +129,9 @@ def test_interval_accepts_durations() -> None:
 
 
 def test_a_user_suite_cannot_take_a_builtin_name(tmp_path: Path) -> None:
-    write(tmp_path, "smoke.toml", '[suite]\nname = "smoke"\n[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\n')
+    write(
+        tmp_path, "smoke.toml", '[suite]\nname = "smoke"\n[[probe]]\nname = "x"\nkind = "http"\npath = "/h"\n'
+    )
     with pytest.raises(SuiteError, match="already used by a built-in suite"):
         SuiteLibrary([tmp_path])
 
@@ -112,8 +148,11 @@ def test_extends_must_exist_and_must_not_loop(tmp_path: Path) -> None:
 
 
 def test_a_redefined_inherited_probe_is_an_error(tmp_path: Path) -> None:
-    write(tmp_path, "x.toml", '[suite]\nname = "x"\nextends = ["smoke"]\n[[probe]]\nname = "live"\nkind = "http"\n'
-                              'path = "/h"\n')
+    write(
+        tmp_path,
+        "x.toml",
+        '[suite]\nname = "x"\nextends = ["smoke"]\n[[probe]]\nname = "live"\nkind = "http"\npath = "/h"\n',
+    )
     with pytest.raises(SuiteError, match="already defined by an extended suite"):
         SuiteLibrary([tmp_path]).get("x")
 

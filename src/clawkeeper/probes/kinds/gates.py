@@ -145,6 +145,10 @@ class SecurityAuditProbe:
         new = [c for c in critical if c not in known]
         titles = {str(f.get("checkId")): str(f.get("title") or "") for f in findings}
         against = f"the baseline ({baseline.source})" if baseline is not None else "no baseline yet"
+        problem = None
+        if new:
+            described = "; ".join(f"{c} ({excerpt(titles.get(c, ''), 80)})" for c in new)
+            problem = f"new critical security finding(s): {described}"
         return Measurement(
             result={
                 "ok": not new,
@@ -154,10 +158,7 @@ class SecurityAuditProbe:
                 "baseline_critical": sorted(known),
             },
             evidence=f"security audit: {len(critical)} critical finding(s), {len(new)} new vs {against}",
-            problem=None
-            if not new
-            else "new critical security finding(s): "
-            + "; ".join(f"{c} ({excerpt(titles.get(c, ''), 80)})" for c in new),
+            problem=problem,
             memo={"critical": critical},
         )
 
@@ -182,13 +183,14 @@ class PostUpgradeProbe:
         findings = _findings(document)
         errors = [f for f in findings if f.get("severity") in ("error", "critical")]
         ok = code == 0 and not errors
+        problem = None
+        if not ok:
+            described = _describe(errors or findings) or f"exit {code}"
+            problem = f"plugin compatibility problems after the upgrade: {described}"
         return Measurement(
             result={"ok": ok, "findings": findings, "probes_run": document.get("probesRun")},
             evidence=f"doctor --post-upgrade: {len(findings)} finding(s)",
-            problem=None
-            if ok
-            else "plugin compatibility problems after the upgrade: "
-            + (_describe(errors or findings) or f"exit {code}"),
+            problem=problem,
         )
 
 

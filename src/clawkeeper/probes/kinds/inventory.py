@@ -72,13 +72,14 @@ class VersionProbe:
             )
         ok = running == expected
         source = "expected" if self.params.expect else "the installed CLI is"
+        problem = None
+        if not ok:
+            hint = "" if self.params.expect else " (the gateway was not restarted after the update?)"
+            problem = f"the gateway runs {running} but {source} {expected}{hint}"
         return Measurement(
             result={"ok": ok, "running": running, "expected": expected},
             evidence=f"gateway runs {running}; {source} {expected}",
-            problem=None
-            if ok
-            else f"the gateway runs {running} but {source} {expected}"
-            + ("" if self.params.expect else " (the gateway was not restarted after the update?)"),
+            problem=problem,
         )
 
 

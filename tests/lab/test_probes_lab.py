@@ -1,0 +1,198 @@
+"""Capability probes against real OpenClaw, driven by the probe model inside the lab's namespaces.
+
+The regression suite passes on both versions — including an agent turn that really executes a
+shell command through the probe model and a memory round-trip — and on an instance of its own,
+breaking one capability at a time (deny the exec tool, disable cron, stop the gateway, corrupt an
+agent database in a copy of the state) fails exactly the matching probes, with reasons a user
+understands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.lab.conftest import LabInstance, LabPool, pick_port
+
+from clawkeeper.agent.openclaw.target import OpenClawTarget
+from clawkeeper.agent.sandbox import Sandbox
+from clawkeeper.effects import proc
+from clawkeeper.errors import ClawkeeperError
+from clawkeeper.outcomes import Verdict
+from clawkeeper.probes.runner import SuiteReport
+from clawkeeper.probes.settings import ProbeSettings
+from clawkeeper.probes.suites import SuiteLibrary
+from clawkeeper.probes.verification import VerifyRequest, verify
+
+pytestmark = pytest.mark.lab
+
+BREAK_VERSION = "2026.9.6"
+AGENT_PROBES = ("agent-turn", "tool-call", "memory", "cron")
+GATEWAY_PROBES = ("live", "ready", "version", *AGENT_PROBES)
+
+
+def run(
+    target: OpenClawTarget, workdir: Path, suite: str = "regression", only: tuple[str, ...] = ()
+) -> SuiteReport:
+    request = VerifyRequest(
+        suite=SuiteLibrary().get(suite),
+        target=target,
+        target_label=target.label,
+        sandbox=True,
+        settings=ProbeSettings(workdir=workdir),
+        only=only,
+    )
+    return verify(request)
+
+
+def not_passed(report: SuiteReport) -> dict[str, str]:
+    return {p.name: p.reason for p in report.probes if p.verdict not in (Verdict.PASSED, Verdict.SKIPPED)}
+
+
+def patch_config(target: OpenClawTarget, patch: str) -> None:
+    result = proc.run(
+        target.argv("config", "patch", "--stdin"), timeout=120, env=target.process_env(), input_text=patch
+    )
+    assert result.returncode == 0, result.stderr_tail()
+
+
+@pytest.fixture(scope="module")
+def workdir_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """One probe work dir per instance for the module: the registration is kept between runs."""
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            made[name] = tmp_path_factory.mktemp(f"probes-{name}")
+        return made[name]
+
+    return get
+
+
+def test_regression_passes_with_a_real_tool_call_and_memory_round_trip(
+    lab_instance: LabInstance, workdir_of: Callable[[str], Path]
+) -> None:
+    report = run(lab_instance.target, workdir_of(lab_instance.name))
+    assert report.verdict is Verdict.PASSED, not_passed(report)
+    assert report.probe("channels").verdict is Verdict.SKIPPED  # the lab configures no channel
+
+    tool = report.probe("tool-call").measurements[0].result
+    assert tool["tool_result_seen"] is True, tool
+    assert "exec" in tool["tools"]
+    assert tool["expected"] in tool["reply"]  # computed by a shell: CKT-42-<nonce>
+
+    memory = report.probe("memory").measurements[0].result
+    assert memory["store"]["status"] == "ok" and memory["recall"]["status"] == "ok"
+    assert memory["recall"]["session"] != memory["store"]["session"]
+
+    cron = report.probe("cron").measurements[0].result
+    assert cron["fired"] is True and cron["status"] == "ok"
+    assert report.probe("version").measurements[0].result["running"] == lab_instance.version
+
+
+@pytest.fixture(scope="module")
+def breakable(lab_pool: LabPool) -> Iterator[Sandbox]:
+    """A 2026.9.6 instance of our own: these tests break it, which the shared ones must not see."""
+    port = pick_port(18970, {i.port for i in lab_pool.instances.values()})
+    settings = lab_pool.lab.model_copy(update={"port": port, "version": BREAK_VERSION})
+    sandbox = Sandbox(
+        settings, name=f"t{os.getpid()}-probes-{BREAK_VERSION.replace('.', '-')}", releases=lab_pool.releases
+    )
+    try:
+        sandbox.up(version=BREAK_VERSION, port=port)
+        yield sandbox
+    finally:
+        with contextlib.suppress(ClawkeeperError):
+            sandbox.destroy()
+
+
+@pytest.fixture(scope="module")
+def break_workdir(tmp_path_factory: pytest.TempPathFactory, breakable: Sandbox) -> Path:
+    workdir = tmp_path_factory.mktemp("probes-breakable")
+    baseline = run(breakable.target(), workdir)  # registers the probe agent; everything works before
+    assert baseline.verdict is Verdict.PASSED, not_passed(baseline)
+    return workdir
+
+
+def test_denying_the_exec_tool_fails_only_the_tool_call(breakable: Sandbox, break_workdir: Path) -> None:
+    target = breakable.target()
+    patch_config(target, '{"tools": {"deny": ["exec"]}}')
+    try:
+        report = run(target, break_workdir)
+    finally:
+        patch_config(target, '{"tools": {"deny": null}}')
+    failed = not_passed(report)
+    assert set(failed) == {"tool-call"}, failed
+    assert failed["tool-call"].startswith("the exec tool is not available to the agent")
+
+
+def test_disabling_cron_fails_only_the_cron_probe(breakable: Sandbox, break_workdir: Path) -> None:
+    target = breakable.target()
+    patch_config(target, '{"cron": {"enabled": false}}')
+    try:
+        report = run(target, break_workdir)
+    finally:
+        patch_config(target, '{"cron": {"enabled": null}}')
+    failed = not_passed(report)
+    assert set(failed) == {"cron"}, failed
+    assert "automations are disabled" in failed["cron"]
+
+
+def test_a_corrupt_agent_database_in_a_copy_fails_only_the_database_probe(
+    breakable: Sandbox, break_workdir: Path, tmp_path: Path
+) -> None:
+    target = breakable.target()
+    assert target.state_dir is not None
+    copy = tmp_path / "state-copy"
+    shutil.copytree(
+        target.state_dir,
+        copy,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("*.sock", "tmp"),
+        ignore_dangling_symlinks=True,
+    )
+    agent_dbs = sorted(copy.glob("agents/clawkeeper-probe*/agent/openclaw-agent.sqlite"))
+    assert agent_dbs, "the probe agent has a database after the first run"
+    damaged = agent_dbs[0]
+    damaged.write_bytes(b"clawkeeper lab test: this is not a SQLite database\n" * 64)
+    for sidecar in (damaged.with_name(damaged.name + "-wal"), damaged.with_name(damaged.name + "-shm")):
+        sidecar.unlink(missing_ok=True)
+    # the CLI and the gateway stay the real ones; the state-dir probes read the damaged copy
+    report = run(dataclasses.replace(target, state_dir=copy), break_workdir)
+    failed = not_passed(report)
+    assert set(failed) == {"databases"}, failed
+    relative = damaged.relative_to(copy)
+    assert failed["databases"].startswith(f"damaged database(s): {relative}: file is not a database")
+
+
+def test_restart_survival_on_a_real_gateway(breakable: Sandbox, break_workdir: Path) -> None:
+    report = run(breakable.target(), break_workdir, suite="full", only=("restart-survival", "ready"))
+    assert report.verdict is Verdict.PASSED, not_passed(report)
+    result = report.probe("restart-survival").measurements[0].result
+    assert result["history_kept"] is True and result["restart_s"] is not None
+
+
+def test_a_stopped_gateway_fails_the_gateway_probes_and_not_the_offline_gates(
+    breakable: Sandbox, break_workdir: Path
+) -> None:
+    target = breakable.target()
+    state = breakable.state()
+    assert state is not None
+    gateway = state.processes["gateway"]
+    assert proc.terminate(gateway.pid, timeout=60)
+    try:
+        report = run(target, break_workdir)
+    finally:
+        breakable.up(version=BREAK_VERSION)  # brings the gateway back for whatever runs next
+    failed = not_passed(report)
+    assert set(failed) == set(GATEWAY_PROBES), failed
+    assert failed["ready"].startswith("nothing answered at") or "HTTP 5" in failed["ready"], failed["ready"]
+    for name in AGENT_PROBES:
+        assert "gateway is not reachable" in failed[name], failed[name]
+    for name in ("config", "doctor", "plugins", "security", "databases"):
+        assert report.probe(name).verdict is Verdict.PASSED, report.probe(name).reason
