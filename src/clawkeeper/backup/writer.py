@@ -238,6 +238,8 @@ class BlobWriter:
         name = self.repo.write_index(packs)
         self.stats.index_files_written += 1
         self.index.add(name, packs)
+        # now findable through the index: keep one copy of each id in memory, not two
+        self._pending.difference_update(b.blob_id for pack in packs for b in pack.blobs)
         return name
 
     def _stop_threads(self, drain: bool = True) -> None:

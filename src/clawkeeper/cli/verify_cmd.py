@@ -80,7 +80,7 @@ def verify(
         str, typer.Option("--suite", "-s", help="Suite to run: smoke, regression, full, or yours.")
     ] = "smoke",
     target: Annotated[str | None, typer.Option("--target", "-t", help=f"Which agent: {TARGET_HELP}.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (shape in docs/probes.md).")] = False,
     probe: Annotated[
         list[str] | None, typer.Option("--probe", "-p", help="Run only this probe of the suite (repeatable).")
     ] = None,

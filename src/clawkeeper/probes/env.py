@@ -104,19 +104,20 @@ class ProbeEnv:
             failing=tuple(str(f) for f in failing) if isinstance(failing, list) else (),
         )
 
-    def wait_ready(self, *, limit_s: float | None = None) -> GatewayState:
+    def wait_ready(self, *, limit_s: float | None = None, restarting: bool = False) -> GatewayState:
         """Wait while the gateway is starting or restarting; return its last state.
 
         A 503 means it is on its way (starting, draining, migrating): wait up to `limit_s`.
-        A refused connection is waited out only for `refused_grace_s`: a stopped gateway should
-        fail its probes promptly, not after a minute.
+        A refused connection is waited out only for `refused_grace_s` — a stopped gateway should
+        fail its probes promptly, not after a minute — unless we know it is `restarting`, when
+        its HTTP server is down for several seconds on the way back.
         """
         limit = self.ready_wait_s if limit_s is None else limit_s
         started = time.monotonic()
         waited = 0.0  # by the clock we were given, so a fake clock in tests ends the wait too
         state = self.gateway_state()
         while not state.ready:
-            budget = limit if state.status is not None else min(limit, self.refused_grace_s)
+            budget = limit if state.status is not None or restarting else min(limit, self.refused_grace_s)
             if max(waited, time.monotonic() - started) >= budget:
                 break
             self.sleep(1.0)

@@ -208,13 +208,16 @@ def plan_registration(
             "beside it would become the only configured agent and take over unbound channels. "
             "Add your agent explicitly (`openclaw agents list`, `openclaw doctor --fix`) and retry"
         )
+    # An existing probe agent keeps its directories: moving them would orphan its sessions.
+    found = entries.get(ids.agent)
+    existing_agent: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     _set(
         full,
         ("agents", "entries", ids.agent),
         {
             "name": PROBE_AGENT_NAME,
-            "workspace": str(state_dir / f"workspace-{ids.agent}"),
-            "agentDir": str(state_dir / "agents" / ids.agent / "agent"),
+            "workspace": existing_agent.get("workspace") or str(state_dir / f"workspace-{ids.agent}"),
+            "agentDir": existing_agent.get("agentDir") or str(state_dir / "agents" / ids.agent / "agent"),
             "model": {"primary": model_ref, "fallbacks": []},
         },
     )

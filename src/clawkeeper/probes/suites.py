@@ -79,11 +79,13 @@ class Suite:
     def probe_names(self) -> list[str]:
         return [p.name for p in self.probes]
 
-    def needs_model(self) -> bool:
+    def needs_model(self, only: Sequence[str] = ()) -> bool:
+        """Does any of its probes (or of those named in `only`) drive the probe agent?"""
         from clawkeeper.probes.kinds.base import Requirement
         from clawkeeper.probes.runner import build_probe
 
-        return any(Requirement.MODEL in build_probe(p).requires for p in self.probes)
+        selected = [p for p in self.probes if not only or p.name in only]
+        return any(Requirement.MODEL in build_probe(p).requires for p in selected)
 
 
 # Line numbers ---------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def settle(env: ProbeEnv, watch_s: float = 8.0) -> None:
             and state.uptime_ms < before.uptime_ms
         )
         if restarted:
-            env.wait_ready()
+            env.wait_ready(restarting=True)
             return
 
 
@@ -214,7 +214,7 @@ def verify(
     setup = _AgentSetup(request, env, workdir_for(settings, request.target_label), record)
     notes: list[str] = []
     try:
-        if request.suite.needs_model():
+        if request.suite.needs_model(request.only):
             env.agent, reason = setup.open()
             if env.agent is None:
                 env.agent_unavailable = reason

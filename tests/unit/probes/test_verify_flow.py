@@ -166,3 +166,13 @@ def test_the_model_log_records_what_the_agent_sent(fake_openclaw: FakeOpenClaw, 
     mine = [r for r in records if r["nonce"] == nonce]
     assert [r["decision"]["kind"] for r in mine] == ["tool_call", "reply"]
     assert mine[1]["tool_results"][0].strip() == f"CKT-42-{nonce}"
+
+
+def test_probes_that_need_no_model_leave_the_config_alone(
+    fake_openclaw: FakeOpenClaw, tmp_path: Path
+) -> None:
+    before = fake_openclaw.config_path.read_bytes()
+    report = run(fake_openclaw, tmp_path, only=("live", "config", "doctor"))
+    assert report.verdict is Verdict.PASSED
+    assert fake_openclaw.config_path.read_bytes() == before
+    assert not report.notes  # no probe model was started, no agent registered
