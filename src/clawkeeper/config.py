@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from clawkeeper.backup.settings import BackupSettings
 from clawkeeper.errors import ConfigError
 
 APP = "clawkeeper"
@@ -122,6 +123,7 @@ class Settings(_Section):
     lab: LabSettings = Field(default_factory=LabSettings)
     releases: ReleasesSettings = Field(default_factory=ReleasesSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,9 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("lab", "root"),
     ("lab", "node"),
     ("ledger", "path"),
+    ("backup", "repo"),
+    ("backup", "key_file"),
+    ("backup", "scratch_dir"),
 )
 
 
