@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from clawkeeper.backup.settings import BackupSettings
 from clawkeeper.errors import ConfigError
+from clawkeeper.probes.settings import ProbeSettings
 
 APP = "clawkeeper"
 ENV_PREFIX = "CLAWKEEPER_"
@@ -124,6 +125,7 @@ class Settings(_Section):
     releases: ReleasesSettings = Field(default_factory=ReleasesSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    probes: ProbeSettings = Field(default_factory=ProbeSettings)
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,8 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("backup", "repo"),
     ("backup", "key_file"),
     ("backup", "scratch_dir"),
+    ("probes", "workdir"),
+    ("probes", "suite_dirs"),
 )
 
 
@@ -214,8 +218,14 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
         if isinstance(node, dict):
             value = node.get(key_path[-1])
             if isinstance(value, str) and value:
-                expanded = Path(value).expanduser()
-                node[key_path[-1]] = str(expanded if expanded.is_absolute() else base / expanded)
+                node[key_path[-1]] = _absolute(value, base)
+            elif isinstance(value, list):
+                node[key_path[-1]] = [_absolute(v, base) if isinstance(v, str) and v else v for v in value]
+
+
+def _absolute(value: str, base: Path) -> str:
+    expanded = Path(value).expanduser()
+    return str(expanded if expanded.is_absolute() else base / expanded)
 
 
 def _format_validation_error(

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from clawkeeper import __version__
-from clawkeeper.cli import backup_cmd, config_cmd, history_cmd, init_cmd, lab_cmd, status_cmd
+from clawkeeper.cli import backup_cmd, config_cmd, history_cmd, init_cmd, lab_cmd, status_cmd, verify_cmd
 from clawkeeper.cli.context import AppContext
 from clawkeeper.errors import ClawkeeperError, ExitCode, Interrupted
 
@@ -57,6 +57,7 @@ def main(
 
 app.command("init")(init_cmd.init)
 app.command("status")(status_cmd.status)
+app.command("verify")(verify_cmd.verify)
 app.command("history")(history_cmd.history)
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(config_cmd.app, name="config")

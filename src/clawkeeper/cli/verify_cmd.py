@@ -18,7 +18,6 @@ from clawkeeper.probes.kinds import KINDS
 from clawkeeper.probes.provider import ProbeIds, ProbeRegistration
 from clawkeeper.probes.record import record_report
 from clawkeeper.probes.runner import MeasurementRecord, ProbeReport, SuiteReport
-from clawkeeper.probes.settings import probe_settings
 from clawkeeper.probes.spec import ProbeSpec
 from clawkeeper.probes.suites import SuiteLibrary
 from clawkeeper.probes.verification import VerifyRequest, remove_probe_agent, workdir_for
@@ -113,7 +112,7 @@ def verify(
         "remove_probe_agent": remove_agent,
     }
     with recorded(ctx, "verify", args) as app:
-        settings = probe_settings(app.settings)
+        settings = app.settings.probes
         library = SuiteLibrary(settings.all_suite_dirs(), suite_file or [])
         if list_suites:
             _list(library, as_json)

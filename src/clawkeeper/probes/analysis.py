@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from scipy import stats  # type: ignore[import-untyped]
+from scipy import stats
 
 from clawkeeper.outcomes import Verdict
 from clawkeeper.probes.conditions import Condition

@@ -10,7 +10,7 @@ model the user already configured (e.g. "openai/gpt-5.4-mini"), which costs toke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,13 +45,3 @@ class ProbeSettings(BaseModel):
 
     def all_suite_dirs(self) -> list[Path]:
         return [default_suite_dir(), *self.suite_dirs]
-
-
-def probe_settings(settings: Any) -> ProbeSettings:
-    """`settings.probes` once clawkeeper's Settings has the section; the defaults until then."""
-    value = getattr(settings, "probes", None)
-    if isinstance(value, ProbeSettings):
-        return value
-    if isinstance(value, BaseModel):
-        return ProbeSettings.model_validate(value.model_dump())
-    return ProbeSettings()
