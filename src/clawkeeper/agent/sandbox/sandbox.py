@@ -575,7 +575,7 @@ class Sandbox:
             keep += [toolchain.bin_dir.resolve(), toolchain.node.resolve().parent]
         if runtime is not None:
             keep.append(runtime.prefix.resolve())
-        keep.append(Path(sys.executable).resolve().parent)
+        keep += python_paths()
         scratch = [p for p in SCRATCH_DIRS if p.is_dir()]
         return lab_plan(self.instance.tmp, keep, scratch=scratch)
 
@@ -863,6 +863,24 @@ class Sandbox:
             # The lock file goes too (we still hold it); a new instance of that name makes a new one.
             self.layout.instance_lock(self.name).unlink(missing_ok=True)
             return DestroyReport(self.name, False, tuple(actions), down)
+
+
+def python_paths() -> list[Path]:
+    """What this Python needs to run inside the sandbox: the venv (as named and as resolved), the
+    interpreter, and clawkeeper's own source (an editable install). Paths under /tmp disappear
+    behind the private /tmp unless they are kept visible, and a checkout may well live there."""
+    import clawkeeper
+
+    package_root = Path(clawkeeper.__file__).resolve().parent.parent
+    candidates = [
+        Path(sys.prefix),
+        Path(sys.prefix).resolve(),
+        Path(sys.exec_prefix),
+        Path(sys.executable).parent,
+        Path(sys.executable).resolve().parent,
+        package_root,
+    ]
+    return list(dict.fromkeys(candidates))
 
 
 def running_instance_names(lab: LabSettings, *, reachable: bool = False) -> list[str]:
