@@ -135,6 +135,19 @@ class LabPool:
             self.instances[version] = LabInstance(sandbox, version, port, settings, report)
         return self.instances[version]
 
+    @contextlib.contextmanager
+    def private(self, version: str, tag: str, preferred_port: int) -> Iterator[Sandbox]:
+        """An instance only the calling test uses (it may stop or break it); destroyed afterwards."""
+        port = pick_port(preferred_port, {i.port for i in self.instances.values()})
+        settings = self.lab.model_copy(update={"port": port, "version": version})
+        sandbox = Sandbox(settings, name=instance_name(f"{tag}-{version}"), releases=self.releases)
+        try:
+            sandbox.up(version=version, port=port)
+            yield sandbox
+        finally:
+            with contextlib.suppress(ClawkeeperError):
+                sandbox.destroy()
+
     def close(self) -> None:
         errors = []
         for instance in self.instances.values():

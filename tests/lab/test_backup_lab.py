@@ -6,15 +6,13 @@ pass integrity checks and the same OpenClaw version must come up ready (`/readyz
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.lab.conftest import LabPool, pick_port
+from tests.lab.conftest import LabPool
 
 from clawkeeper.agent.sandbox import Sandbox
 from clawkeeper.backup.create import BackupOptions, create_snapshot
@@ -26,7 +24,6 @@ from clawkeeper.backup.sources import openclaw_sources
 from clawkeeper.backup.targets import LocalTarget
 from clawkeeper.backup.verify import VerifyOptions, verify_repository
 from clawkeeper.effects import proc
-from clawkeeper.errors import ClawkeeperError
 
 pytestmark = pytest.mark.lab
 
@@ -36,17 +33,8 @@ VERSION = "2026.9.6"
 @pytest.fixture
 def own_instance(lab_pool: LabPool) -> Iterator[Sandbox]:
     """A lab instance of our own: the test stops it and swaps its state, which shared ones must not see."""
-    port = pick_port(18990, {i.port for i in lab_pool.instances.values()})
-    settings = lab_pool.lab.model_copy(update={"port": port, "version": VERSION})
-    sandbox = Sandbox(
-        settings, name=f"t{os.getpid()}-backup-{VERSION.replace('.', '-')}", releases=lab_pool.releases
-    )
-    try:
-        sandbox.up(version=VERSION, port=port)
+    with lab_pool.private(VERSION, "backup", 18990) as sandbox:
         yield sandbox
-    finally:
-        with contextlib.suppress(ClawkeeperError):
-            sandbox.destroy()
 
 
 def test_a_live_agent_restores_into_a_state_the_same_version_starts_from(

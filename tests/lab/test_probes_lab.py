@@ -9,20 +9,17 @@ understands.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.lab.conftest import LabInstance, LabPool, pick_port
+from tests.lab.conftest import LabInstance, LabPool
 
 from clawkeeper.agent.openclaw.target import OpenClawTarget
 from clawkeeper.agent.sandbox import Sandbox
 from clawkeeper.effects import proc
-from clawkeeper.errors import ClawkeeperError
 from clawkeeper.outcomes import Verdict
 from clawkeeper.probes.runner import SuiteReport
 from clawkeeper.probes.settings import ProbeSettings
@@ -98,17 +95,8 @@ def test_regression_passes_with_a_real_tool_call_and_memory_round_trip(
 @pytest.fixture(scope="module")
 def breakable(lab_pool: LabPool) -> Iterator[Sandbox]:
     """A 2026.9.6 instance of our own: these tests break it, which the shared ones must not see."""
-    port = pick_port(18970, {i.port for i in lab_pool.instances.values()})
-    settings = lab_pool.lab.model_copy(update={"port": port, "version": BREAK_VERSION})
-    sandbox = Sandbox(
-        settings, name=f"t{os.getpid()}-probes-{BREAK_VERSION.replace('.', '-')}", releases=lab_pool.releases
-    )
-    try:
-        sandbox.up(version=BREAK_VERSION, port=port)
+    with lab_pool.private(BREAK_VERSION, "probes", 18970) as sandbox:
         yield sandbox
-    finally:
-        with contextlib.suppress(ClawkeeperError):
-            sandbox.destroy()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.lab.conftest import LabInstance, instance_name, pick_port, repo_settings
+from tests.lab.conftest import LabInstance, LabPool
 from tests.lab.test_lab import cli
 
 from clawkeeper.agent.sandbox import Sandbox
@@ -51,18 +51,10 @@ def test_status_reports_version_ready_and_releases(lab_instance: LabInstance) ->
 
 
 @pytest.fixture
-def own_instance() -> Iterator[Sandbox]:
+def own_instance(lab_pool: LabPool) -> Iterator[Sandbox]:
     """A 2026.8.2 instance this test may break."""
-    lab, releases = repo_settings()
-    port = pick_port(18980)
-    box = Sandbox(
-        lab.model_copy(update={"port": port}), name=instance_name("status-faults"), releases=releases
-    )
-    box.up(version="2026.8.2", port=port)
-    try:
-        yield box
-    finally:
-        box.destroy()
+    with lab_pool.private("2026.8.2", "status-faults", 18980) as sandbox:
+        yield sandbox
 
 
 def test_status_of_a_stopped_gateway_and_a_broken_config(own_instance: Sandbox) -> None:
