@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from clawkeeper.backup.settings import BackupSettings
 from clawkeeper.errors import ConfigError
+from clawkeeper.monitor.settings import MonitorSettings
 from clawkeeper.probes.settings import ProbeSettings
 
 APP = "clawkeeper"
@@ -126,6 +127,7 @@ class Settings(_Section):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,12 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("backup", "scratch_dir"),
     ("probes", "workdir"),
     ("probes", "suite_dirs"),
+    ("monitor", "store", "path"),
+    ("monitor", "collectors", "log_path"),
+    ("monitor", "collectors", "disk_paths"),
+    ("monitor", "rules", "rule_files"),
+    ("monitor", "notify", "apprise_config"),
+    ("monitor", "exporter", "token_file"),
 )
 
 
