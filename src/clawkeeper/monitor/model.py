@@ -164,3 +164,38 @@ class CollectorStatus:
     samples: int = 0
     error: str | None = None
     stale_metrics: tuple[str, ...] = field(default_factory=tuple)
+
+
+class AlertState(StrEnum):
+    INACTIVE = "inactive"
+    PENDING = "pending"  # condition true, `for` not yet elapsed
+    FIRING = "firing"
+    RESOLVED = "resolved"  # was firing, no longer is (kept for notification, then inactive)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert instance (a rule and one label set), as the rule engine hands it to notifiers.
+
+    `labels` include `alertname` and `severity`; `fingerprint` is a stable hash of the labels, as
+    Alertmanager computes it, so notifications de-duplicate across restarts. Times are Unix seconds.
+    """
+
+    name: str
+    labels: Labels
+    annotations: tuple[tuple[str, str], ...]
+    state: AlertState
+    value: float | None
+    active_since: float | None  # when the condition first held (pending start)
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    fingerprint: str = ""
+    silenced_by: str | None = None  # silence id when a silence matches (not notified)
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def annotation_map(self) -> dict[str, str]:
+        return dict(self.annotations)
