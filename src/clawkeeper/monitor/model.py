@@ -101,7 +101,7 @@ class MetricWriter(Protocol):
         ...
 
     def mark_stale(self, source: str, names: Sequence[str], ts: float, reason: str) -> None:
-        """Record that `source` (a collector) failed at `ts`: its series read as stale until it writes again."""
+        """Record that `source` (a collector) failed at `ts`: its series read as stale until written."""
         ...
 
 
