@@ -29,3 +29,32 @@ ensure_venv() {
     touch "$stamp"
   fi
 }
+
+# Real servers the tests drive (no fakes): Prometheus + promtool (the /metrics scrape and the
+# generated rule file) and OpenSSH's sshd (the SFTP backup target). Debian/Ubuntu packages.
+ensure_test_servers() {
+  local missing=()
+  command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+  [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      echo "the tests need the packages: ${missing[*]} (install them with apt-get as root)" >&2
+      return 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "the tests need: ${missing[*]} (Prometheus 2.42+, OpenSSH sshd); install them with your package manager" >&2
+    return 1
+  fi
+  echo "installing ${missing[*]} from the Debian archive (services are not started)"
+  # policy-rc.d 101 keeps the packages' init scripts from starting daemons on this machine
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+    { $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+  [ "$created_policy" -eq 0 ] || $sudo rm -f "$policy"
+}

@@ -27,8 +27,9 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
                 f"no monitor database at {path}",
                 hint="start the keeper with `clawkeeper up` (or check monitor.store.path)",
             )
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
     else:
         ensure_dir(path.parent)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -47,9 +48,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 def schema_version(conn: sqlite3.Connection, component: str) -> int:
     try:
-        row = conn.execute(
-            "SELECT version FROM schema_versions WHERE component = ?", (component,)
-        ).fetchone()
+        row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
     except sqlite3.OperationalError:
         return 0
     return int(row[0]) if row else 0

@@ -127,8 +127,7 @@ class MetricReader(Protocol):
         """The newest point (at or before `at`) of every matching series, one point per series."""
         ...
 
-    def names(self) -> list[str]:
-        ...
+    def names(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)

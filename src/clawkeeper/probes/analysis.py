@@ -29,8 +29,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from scipy import stats
-
 from clawkeeper.outcomes import Verdict
 from clawkeeper.probes.conditions import Condition
 from clawkeeper.probes.spec import Comparison, Direction, Limits
@@ -183,6 +181,8 @@ def compare_samples(
     if len(set(cur) | set(base)) == 1:
         p_value = 1.0  # identical constant samples: no difference to test
     else:
+        from scipy import stats  # heavy (~1 s): imported only when a comparison runs
+
         p_value = float(stats.mannwhitneyu(cur, base, alternative=alternative[spec.direction]).pvalue)
     base_median = float(statistics.median(base))
     cur_median = float(statistics.median(cur))
@@ -228,6 +228,8 @@ def compare_error_rate(
         [current_failed, current_total - current_failed],
         [baseline_failed, baseline_total - baseline_failed],
     ]
+    from scipy import stats
+
     p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
     cur_rate = current_failed / current_total
     base_rate = baseline_failed / baseline_total
