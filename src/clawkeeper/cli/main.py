@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from clawkeeper import __version__
-from clawkeeper.cli import backup_cmd, config_cmd, history_cmd, init_cmd, lab_cmd, status_cmd, verify_cmd
 from clawkeeper.cli.context import AppContext
+from clawkeeper.cli.lazy import LazyGroup
 from clawkeeper.errors import ClawkeeperError, ExitCode, Interrupted
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=LazyGroup,  # subcommands are imported on first use: see cli/lazy.py
 )
 
 
@@ -55,13 +56,6 @@ def main(
     ctx.call_on_close(ctx.obj.close)
 
 
-app.command("init")(init_cmd.init)
-app.command("status")(status_cmd.status)
-app.command("verify")(verify_cmd.verify)
-app.command("history")(history_cmd.history)
-app.add_typer(lab_cmd.app, name="lab")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(backup_cmd.app, name="backup")
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:

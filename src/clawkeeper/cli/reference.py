@@ -66,6 +66,8 @@ def _command_paths() -> list[list[str]]:
 
     def walk(command: Any, prefix: list[str]) -> None:
         paths.append(prefix)
+        if hasattr(command, "load_all"):
+            command.load_all(typer.Context(command))
         for name in sorted(getattr(command, "commands", {}) or {}):
             walk(command.commands[name], [*prefix, name])
 

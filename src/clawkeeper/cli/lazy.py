@@ -1,0 +1,60 @@
+"""Subcommands imported on first use, so `clawkeeper backup create` doesn't pay for importing the
+probe engine, the lab and the monitor (start-up time matters: the keeper's jobs and a no-change
+backup are both short-lived processes).
+
+`LazyGroup` is the click group class of the top-level typer app: `LAZY` maps a command name to
+"module:attribute", where the attribute is a typer sub-app (a command group) or a command function.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+# Order is the order of `clawkeeper --help`.
+LAZY: dict[str, str] = {
+    "init": "clawkeeper.cli.init_cmd:init",
+    "status": "clawkeeper.cli.status_cmd:status",
+    "verify": "clawkeeper.cli.verify_cmd:verify",
+    "backup": "clawkeeper.cli.backup_cmd:app",
+    "history": "clawkeeper.cli.history_cmd:history",
+    "lab": "clawkeeper.cli.lab_cmd:app",
+    "config": "clawkeeper.cli.config_cmd:app",
+}
+
+
+def load_command(name: str, spec: str) -> Any:
+    """The click command for `spec` ("module:attribute"), named `name`."""
+    module_name, attribute = spec.split(":", 1)
+    target = getattr(importlib.import_module(module_name), attribute)
+    # a holder with the root app's settings, so sub-apps render help exactly as if added eagerly
+    holder = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    holder.callback()(_no_op)
+    group: Any = typer.main.get_command(holder)
+    return group.commands[name]
+
+
+def _no_op() -> None:
+    """Makes the holder a group, so its single command keeps its own name."""
+
+
+class LazyGroup(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        eager = super().list_commands(ctx)
+        return [*eager, *(name for name in LAZY if name not in eager)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            self.commands[cmd_name] = load_command(cmd_name, LAZY[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def load_all(self, ctx: Any) -> None:
+        for name in self.list_commands(ctx):
+            self.get_command(ctx, name)
