@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -195,6 +196,8 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
 PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("agent", "openclaw", "binary"),
     ("agent", "openclaw", "node"),
@@ -207,6 +210,9 @@ PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("backup", "repo"),
     ("backup", "key_file"),
     ("backup", "scratch_dir"),
+    ("backup", "sftp", "known_hosts"),
+    ("backup", "sftp", "identity_file"),
+    ("backup", "s3", "credentials_file"),
     ("probes", "workdir"),
     ("probes", "suite_dirs"),
     ("monitor", "store", "path"),
@@ -232,6 +238,8 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
 
 
 def _absolute(value: str, base: Path) -> str:
+    if _URL.match(value):  # sftp://, s3://, file:// repositories are locations, not paths
+        return value
     expanded = Path(value).expanduser()
     return str(expanded if expanded.is_absolute() else base / expanded)
 

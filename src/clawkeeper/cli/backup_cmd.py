@@ -25,7 +25,7 @@ from clawkeeper.backup.repository import Credentials, Repository, init_repositor
 from clawkeeper.backup.settings import PASSPHRASE_ENV, BackupSettings
 from clawkeeper.backup.snapshots import list_snapshots, load_snapshot, resolve_snapshot_id
 from clawkeeper.backup.sources import OpenClawPaths, SourceSet, openclaw_sources, plain_sources
-from clawkeeper.backup.targets import open_target
+from clawkeeper.backup.targets import describe, is_remote, open_target
 from clawkeeper.cli.context import AppContext, recorded
 from clawkeeper.cli.render import console, emit_json, err_console
 from clawkeeper.errors import UsageError, VerificationFailed
@@ -40,9 +40,12 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Back up the whole agent and restore it.", no_args_is_help=True)
 
 RepoOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        "--repo", "-r", help="Repository folder (default: backup.repo).", envvar="CLAWKEEPER_BACKUP__REPO"
+        "--repo",
+        "-r",
+        help="Repository: a folder, sftp://user@host:port/path or s3://bucket/prefix (default: backup.repo).",
+        envvar="CLAWKEEPER_BACKUP__REPO",
     ),
 ]
 KeyFileOpt = Annotated[
@@ -62,13 +65,13 @@ def _settings(app_ctx: AppContext) -> BackupSettings:
     return value if isinstance(value, BackupSettings) else BackupSettings()
 
 
-def _repo_path(repo: Path | None, settings: BackupSettings) -> Path:
+def _repo_path(repo: str | None, settings: BackupSettings) -> str:
     chosen = repo or settings.repo
     if chosen is None:
         raise UsageError(
             "no backup repository given", hint="pass --repo PATH or set backup.repo in clawkeeper.toml"
         )
-    return chosen.expanduser()
+    return chosen if is_remote(chosen) else str(Path(chosen).expanduser())
 
 
 def _ask_passphrase(confirm: bool) -> str | None:
@@ -77,7 +80,7 @@ def _ask_passphrase(confirm: bool) -> str | None:
     return str(typer.prompt("Repository passphrase", hide_input=True, confirmation_prompt=confirm, err=True))
 
 
-def _credentials(repo_path: Path, key_file: Path | None, settings: BackupSettings) -> Credentials:
+def _credentials(repo_path: str, key_file: Path | None, settings: BackupSettings) -> Credentials:
     key = key_file or settings.key_file
     if key is not None:
         key = key.expanduser()
@@ -86,17 +89,18 @@ def _credentials(repo_path: Path, key_file: Path | None, settings: BackupSetting
         return Credentials(key_file=key)
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if passphrase is None:
-        config = read_config(open_target(repo_path))
+        with contextlib.closing(open_target(repo_path, settings)) as target:
+            config = read_config(target)
         if config.key_mode == "passphrase":
             passphrase = _ask_passphrase(confirm=False)
     return Credentials(passphrase=passphrase)
 
 
-def _open_repo(app_ctx: AppContext, repo: Path | None, key_file: Path | None) -> Repository:
+def _open_repo(app_ctx: AppContext, repo: str | None, key_file: Path | None) -> Repository:
     settings = _settings(app_ctx)
     path = _repo_path(repo, settings)
     credentials = _credentials(path, key_file, settings)
-    return Repository.open(open_target(path), credentials)
+    return Repository.open(open_target(path, settings), credentials)
 
 
 @contextlib.contextmanager
@@ -171,26 +175,27 @@ def init(
 ) -> None:
     """Create an empty, encrypted backup repository."""
     args = {
-        "repo": str(repo) if repo else None,
+        "repo": describe(repo) if repo else None,
         "key_file": str(new_key_file) if new_key_file else None,
         "encryption": encryption,
     }
     with recorded(ctx, "backup init", args) as app_ctx:
-        path = _repo_path(repo, _settings(app_ctx))
+        settings = _settings(app_ctx)
+        path = _repo_path(repo, settings)
         passphrase = None
         if encryption != "none" and new_key_file is None:
             passphrase = os.environ.get(PASSPHRASE_ENV) or _ask_passphrase(confirm=True)
         assert app_ctx.run_id is not None  # noqa: S101 - set by recorded()
-        with app_ctx.ledger.step(app_ctx.run_id, "init repository", {"repo": str(path)}) as detail:
+        with app_ctx.ledger.step(app_ctx.run_id, "init repository", {"repo": describe(path)}) as detail:
             repository = init_repository(
-                open_target(path),
+                open_target(path, settings),
                 Credentials(passphrase=passphrase),
                 encryption=encryption,
                 new_key_file=new_key_file.expanduser() if new_key_file else None,
             )
             detail["repository_id"] = repository.config.repo_id
         payload = {
-            "repo": str(path),
+            "repo": describe(path),
             "id": repository.config.repo_id,
             "encryption": encryption,
             "key_mode": repository.config.key_mode,
@@ -305,7 +310,7 @@ def create(
     from clawkeeper.backup.create import BackupOptions, create_snapshot
 
     args = {
-        "repo": str(repo) if repo else None,
+        "repo": describe(repo) if repo else None,
         "paths": [str(p) for p in paths or []],
         "target": target,
         "state_dir": str(state_dir) if state_dir else None,
@@ -386,7 +391,7 @@ def list_cmd(
     """List the snapshots in the repository, oldest first."""
     from rich.table import Table
 
-    with recorded(ctx, "backup list", {"repo": str(repo) if repo else None}) as app_ctx:
+    with recorded(ctx, "backup list", {"repo": describe(repo) if repo else None}) as app_ctx:
         repository = _open_repo(app_ctx, repo, key_file)
         snapshots = list_snapshots(repository)
         if as_json:

@@ -18,6 +18,11 @@ from typer.core import TyperGroup
 LAZY: dict[str, str] = {
     "init": "clawkeeper.cli.init_cmd:init",
     "status": "clawkeeper.cli.status_cmd:status",
+    "up": "clawkeeper.cli.up_cmd:up",
+    "alerts": "clawkeeper.cli.alerts_cmd:app",
+    "metrics": "clawkeeper.cli.metrics_cmd:metrics",
+    "schedule": "clawkeeper.cli.schedule_cmd:app",
+    "service": "clawkeeper.cli.service_cmd:app",
     "verify": "clawkeeper.cli.verify_cmd:verify",
     "backup": "clawkeeper.cli.backup_cmd:app",
     "history": "clawkeeper.cli.history_cmd:history",

@@ -78,3 +78,36 @@ def get(
         elapsed_s=time.monotonic() - started,
         headers=dict(response.headers),
     )
+
+
+def post_json(
+    url: str,
+    payload: Any,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse | HttpFailure:
+    """POST `payload` as JSON to `url`. Transport problems come back as HttpFailure, never raised.
+
+    Headers (which may carry a bearer token) are never part of a returned reason.
+    """
+    started = time.monotonic()
+    merged = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **(headers or {})}
+    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    try:
+        with httpx.Client(
+            timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()
+        ) as client:
+            response = client.post(url, content=body, headers=merged)
+    except httpx.TimeoutException:
+        return HttpFailure(url, f"timed out after {timeout:g}s", time.monotonic() - started)
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        return HttpFailure(url, reason, time.monotonic() - started)
+    return HttpResponse(
+        url=url,
+        status=response.status_code,
+        text=response.text,
+        elapsed_s=time.monotonic() - started,
+        headers=dict(response.headers),
+    )

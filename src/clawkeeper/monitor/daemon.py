@@ -171,11 +171,8 @@ class Keeper:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="collector")
         start = clock()
         self._started_at = start
-        # stagger the first runs a little so every collector doesn't spawn at once
-        self._slots = [
-            _CollectorSlot(collector, interval, next_due=start + min(i * 0.2, interval))
-            for i, (collector, interval) in enumerate(collectors)
-        ]
+        # collectors due together start together: one wake-up per interval, not one per collector
+        self._slots = [_CollectorSlot(collector, interval, next_due=start) for collector, interval in collectors]
         self._next_eval = start + min(self._eval_interval, 2.0)
         self._next_maintenance = start + MAINTENANCE_INTERVAL_S
         self._ticks = 0
@@ -216,6 +213,24 @@ class Keeper:
                 last_evaluation=self._last_eval,
                 errors=list(self._errors),
             )
+
+    def collect_all(self) -> None:
+        """Start every collector that isn't already running, now (`clawkeeper up --once`)."""
+        now = self._clock()
+        for slot in self._slots:
+            if slot.running is None:
+                self._launch(slot, now)
+
+    def collecting(self) -> bool:
+        """True while any collection is in flight (harvests finished ones first)."""
+        self._harvest(self._clock())
+        return any(s.running is not None for s in self._slots)
+
+    def evaluate_now(self) -> None:
+        """Harvest finished collections and evaluate the rules at once (`clawkeeper up --once`)."""
+        now = self._clock()
+        self._harvest(now)
+        self._evaluate(now)
 
     def current_alerts(self) -> list[Alert]:
         with self._lock:
