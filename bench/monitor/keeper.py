@@ -130,7 +130,7 @@ class Sampler:
 
 
 def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
 
 
@@ -174,7 +174,9 @@ scrape_configs:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--version", default="2026.9.6")
@@ -200,7 +202,7 @@ def main(argv: list[str]) -> int:
         stdout=(workdir / "keeper.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    prometheus, prom_port = start_prometheus(workdir, exporter_port, rules)
+    prometheus, _ = start_prometheus(workdir, exporter_port, rules)
     results: dict[str, Any] = {"interval_s": INTERVAL_S, "minutes": args.minutes, "version": args.version}
     try:
         time.sleep(3)
@@ -268,14 +270,14 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---|---|",
         f"| CPU, % of one core (own process) | {k['cpu_percent_of_one_core']} | "
         f"{p['cpu_percent_of_one_core']} | ≤ 1 |",
-        f"| CPU of spawned agent CLI calls, % of one core | {k['children_cpu_percent_of_one_core']} | – | – |",
+        f"| CPU of spawned agent CLIs, % of a core | {k['children_cpu_percent_of_one_core']} | - | - |",
         f"| peak RSS (MB) | {k['peak_rss_mb']} | {p['peak_rss_mb']} | ≤ 100 |",
-        f"| median RSS (MB) | {k['median_rss_mb']} | {p['median_rss_mb']} | – |",
+        f"| median RSS (MB) | {k['median_rss_mb']} | {p['median_rss_mb']} | - |",
     ]
     breach = results.get("breach")
     if breach:
         lines.append(
-            f"| gateway stopped → GatewayNotReady firing (s) | {breach['detected_after_s']} | – | "
+            f"| gateway stopped → GatewayNotReady firing (s) | {breach['detected_after_s']} | - | "
             f"≤ {breach['budget_s']:g} (interval + for) |"
         )
     return "\n".join(lines)

@@ -116,11 +116,17 @@ def test_log_collector_counts_the_lines_a_gateway_action_writes(
     assert value(samples, "agent_log_read_errors_total") == 0
 
 
-def test_data_quality_reads_the_live_agent_databases_read_only(link: AgentLink) -> None:
+def test_data_quality_reads_a_live_agent_database_read_only(lab_pool: LabPool) -> None:
+    # a fresh 2026.8.2 install has the main agent's database (2026.9.6 creates it on the first turn)
+    instance = lab_pool.get("2026.8.2")
+    link = AgentLink(Settings(lab=instance.settings), instance.target)
     databases = agent_databases(link.state_dir(), link.config())
-    assert databases, "a fresh install has the main agent's database"
+    assert any(db.parts[-3] == "main" for db in databases), databases
+    before = {db: db.stat().st_mtime_ns for db in databases}
     reader = TranscriptReader(lambda: databases)
-    batch = reader.poll()
-    assert batch.failures == {} and batch.databases == len(databases)
     collector = DataQualityCollector(reader.poll)
-    assert value(collector.collect(ctx()), "data_messages_total", direction="in") == 0
+    for _ in range(2):
+        samples = collector.collect(ctx())
+        assert value(samples, "data_records_missing_fields_total") == 0
+    assert reader.poll().failures == {}
+    assert {db: db.stat().st_mtime_ns for db in databases} == before  # the gateway's database untouched

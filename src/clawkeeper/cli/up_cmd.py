@@ -123,10 +123,11 @@ def up(
             try:
                 agent = resolve_target(settings, target)
             except AgentNotFound as exc:
-                if target is not None:
+                if target is not None and not target.startswith("lab"):
                     raise
+                # a lab instance that is down now is watched anyway: that is when it needs watching
                 err_console.print(
-                    f"[yellow]no agent found yet ({exc.message}); host metrics only until one appears[/]"
+                    f"[yellow]{exc.message}: watching for it; its metrics read as stale until it answers[/]"
                 )
         else:
             from clawkeeper.targets import resolve_adapter
@@ -149,6 +150,7 @@ def up(
                 adapter=adapter,
                 on_tick=view.update,
                 with_schedule=not (no_schedule or once),
+                choice=target,
             )
             view.parts = parts
             try:

@@ -89,6 +89,7 @@ def open_keeper(
     on_tick: Callable[[KeeperSnapshot], None] | None = None,
     with_schedule: bool = True,
     clock: Callable[[], float] = time.time,
+    choice: str | None = None,
 ) -> KeeperParts:
     """Build every part (nothing runs yet except the exporter's listener). Raises ConfigError."""
     # httpx logs full URLs at INFO; a webhook URL may carry a token in its query
@@ -108,7 +109,7 @@ def open_keeper(
         notify_conn = db.connect(monitor.store.path)
         closers.append(notify_conn.close)
         dispatcher = Dispatcher(notifiers, monitor.notify, notify_conn)
-        collectors = build_collectors(settings, target, adapter)
+        collectors = build_collectors(settings, target, adapter, choice=choice)
         scheduler = (
             build_scheduler(settings, config_path=config_path, metrics=store, maintenance=None, clock=clock)
             if with_schedule
@@ -156,6 +157,6 @@ def open_keeper(
         scheduler=scheduler,
         rules=len(rule_set.rules),
         notifiers=[n.name for n in notifiers],
-        target_label=target.label if target is not None else None,
+        target_label=target.label if target is not None else choice,
         _closers=closers,
     )

@@ -172,7 +172,7 @@ class Keeper:
         start = clock()
         self._started_at = start
         # collectors due together start together: one wake-up per interval, not one per collector
-        self._slots = [_CollectorSlot(collector, interval, next_due=start) for collector, interval in collectors]
+        self._slots = [_CollectorSlot(c, interval, next_due=start) for c, interval in collectors]
         self._next_eval = start + min(self._eval_interval, 2.0)
         self._next_maintenance = start + MAINTENANCE_INTERVAL_S
         self._ticks = 0

@@ -24,6 +24,9 @@ from clawkeeper.config import Settings
 from clawkeeper.errors import AgentNotFound, ClawkeeperError
 
 RETRY_S = 300.0
+# A lab instance is found from its state file and /proc (cheap); stopping and starting it changes
+# the namespace holder its CLI runs through, so its target is looked up again this often.
+LAB_REFRESH_S = 5.0
 
 Resolver = Callable[[Settings], OpenClawTarget]
 
@@ -46,10 +49,16 @@ class AgentLink:
         resolver: Resolver = _resolve,
         retry_s: float = RETRY_S,
         clock: Callable[[], float] = time.monotonic,
+        choice: str | None = None,
     ) -> None:
         self.settings = settings
         if target is None and isinstance(adapter, OpenClawAdapter):
             target = adapter.target
+        if choice is None and target is not None and target.label.startswith("lab:"):
+            choice = target.label
+        # a lab target is followed across restarts of its instance (see LAB_REFRESH_S)
+        self._lab_choice = choice if choice is not None and choice.startswith("lab") else None
+        self._resolved_at = clock()
         self._target = target
         self._adapter = adapter
         self._resolver = resolver
@@ -72,6 +81,8 @@ class AgentLink:
     def target(self) -> OpenClawTarget:
         """The OpenClaw target; raises AgentNotFound (quickly, from cache) while there is none."""
         with self._lock:
+            if self._lab_choice is not None:
+                return self._lab_target()
             if self._target is not None:
                 return self._target
             if not self.is_openclaw:
@@ -90,6 +101,24 @@ class AgentLink:
                 self._next_try = now + self._retry_s
                 raise
             return self._target
+
+    def _lab_target(self) -> OpenClawTarget:
+        from clawkeeper.targets import resolve_target
+
+        now = self._clock()
+        if self._target is not None and now - self._resolved_at < LAB_REFRESH_S:
+            return self._target
+        if self._target is None and self._last_error is not None and now < self._next_try:
+            raise self._last_error
+        try:
+            self._target = resolve_target(self.settings, self._lab_choice)
+        except ClawkeeperError as exc:
+            self._target = None
+            self._last_error = exc
+            self._next_try = now + LAB_REFRESH_S
+            raise
+        self._resolved_at = now
+        return self._target
 
     def adapter(self) -> OpenClawAdapter:
         """An OpenClawAdapter for the target (the one given at start when it is one)."""

@@ -67,15 +67,18 @@ def build_collectors(
     adapter: AgentAdapter | None,
     *,
     cache_dir: Path | None = None,
+    choice: str | None = None,
 ) -> list[tuple[Collector, float]]:
     """The enabled collectors with their intervals, in a stable order.
 
     `target`/`adapter` are what the keeper resolved at start; with neither, an OpenClaw agent is
     looked up again at most every few minutes (see `AgentLink`), so the agent collectors report
     stale metrics until one appears. Nothing here spawns a process or touches the network.
+    `choice` is the `--target` the user asked for (e.g. "lab:work"): a lab target is looked up
+    again every few seconds, so a lab gateway that is stopped and started again is followed.
     """
     collectors = settings.monitor.collectors
-    link = AgentLink(settings, target, adapter)
+    link = AgentLink(settings, target, adapter, choice=choice)
     cache = cache_dir or Path(platformdirs.user_cache_dir("clawkeeper"))
     built: list[tuple[Collector, float]] = []
 

@@ -12,9 +12,9 @@ from clawkeeper.monitor.model import AlertState
 from clawkeeper.monitor.notify import Dispatcher, build_notifiers
 from clawkeeper.monitor.notify.base import AlertNotice, NoticeStatus, Notification
 from clawkeeper.monitor.settings import NotifySettings
+from tests.support.receiver import receiver
 
 from .conftest import T0, alert
-from tests.support.receiver import receiver
 
 
 @pytest.fixture(autouse=True)

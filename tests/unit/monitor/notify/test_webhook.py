@@ -15,9 +15,9 @@ from clawkeeper.monitor.notify.base import AlertNotice, NoticeStatus, Notificati
 from clawkeeper.monitor.notify.grouping import labels_fingerprint
 from clawkeeper.monitor.notify.render import webhook_payload
 from clawkeeper.monitor.settings import NotifySettings, WebhookTarget
+from tests.support.receiver import receiver
 
 from .conftest import T0, alert
-from tests.support.receiver import receiver
 
 TOKEN = "s3cr3t-bearer-token-value"
 
