@@ -16,12 +16,10 @@ from clawkeeper.config import Settings
 from clawkeeper.effects import proc
 from clawkeeper.monitor.collectors.agent_link import AgentLink
 from clawkeeper.monitor.collectors.agent_log import AgentLogCollector
-from clawkeeper.monitor.collectors.data_quality import DataQualityCollector
 from clawkeeper.monitor.collectors.gateway import GatewayCollector
 from clawkeeper.monitor.collectors.gateway_pid import from_lock_file, titled_gateways
 from clawkeeper.monitor.collectors.gateway_rpc import GatewayRpcCollector, cli_runner
 from clawkeeper.monitor.collectors.process import ProcessCollector
-from clawkeeper.monitor.collectors.transcripts import TranscriptReader, agent_databases
 from clawkeeper.monitor.model import CollectContext, Sample
 
 pytestmark = pytest.mark.lab
@@ -114,19 +112,3 @@ def test_log_collector_counts_the_lines_a_gateway_action_writes(
     assert "config hot reload applied" in log.read_text(errors="replace")
     samples = collector.collect(ctx())
     assert value(samples, "agent_log_read_errors_total") == 0
-
-
-def test_data_quality_reads_a_live_agent_database_read_only(lab_pool: LabPool) -> None:
-    # a fresh 2026.8.2 install has the main agent's database (2026.9.6 creates it on the first turn)
-    instance = lab_pool.get("2026.8.2")
-    link = AgentLink(Settings(lab=instance.settings), instance.target)
-    databases = agent_databases(link.state_dir(), link.config())
-    assert any(db.parts[-3] == "main" for db in databases), databases
-    before = {db: db.stat().st_mtime_ns for db in databases}
-    reader = TranscriptReader(lambda: databases)
-    collector = DataQualityCollector(reader.poll)
-    for _ in range(2):
-        samples = collector.collect(ctx())
-        assert value(samples, "data_records_missing_fields_total") == 0
-    assert reader.poll().failures == {}
-    assert {db: db.stat().st_mtime_ns for db in databases} == before  # the gateway's database untouched

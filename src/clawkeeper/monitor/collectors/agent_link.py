@@ -17,7 +17,7 @@ from typing import Any
 
 from clawkeeper.agent.adapter import AgentAdapter
 from clawkeeper.agent.openclaw.adapter import OpenClawAdapter
-from clawkeeper.agent.openclaw.configfile import read_config
+from clawkeeper.agent.openclaw.configfile import gateway_settings, read_config
 from clawkeeper.agent.openclaw.paths import resolve_state_paths
 from clawkeeper.agent.openclaw.target import OpenClawTarget
 from clawkeeper.config import Settings
@@ -120,14 +120,6 @@ class AgentLink:
         self._resolved_at = now
         return self._target
 
-    def adapter(self) -> OpenClawAdapter:
-        """An OpenClawAdapter for the target (the one given at start when it is one)."""
-        target = self.target()
-        with self._lock:
-            if not isinstance(self._adapter, OpenClawAdapter) or self._adapter.target is not target:
-                self._adapter = OpenClawAdapter(target, timeout=self.settings.agent.openclaw.command_timeout)
-            return self._adapter
-
     def state_dir(self) -> Path:
         target = self.target()
         if target.state_dir is not None:
@@ -141,6 +133,17 @@ class AgentLink:
         if target.state_dir is not None:
             return target.state_dir / "openclaw.json"
         return resolve_state_paths(target.process_env()).config_path
+
+    def http_base(self) -> str:
+        """Where the gateway's HTTP probes answer: the target's URL, else from openclaw.json as the
+        adapter derives it — but from the cached parse, not a fresh JSON5 read every 10 s."""
+        target = self.target()
+        if target.http_base:
+            return target.http_base.rstrip("/")
+        env = target.process_env()
+        if target.profile and "OPENCLAW_PROFILE" not in env:
+            env["OPENCLAW_PROFILE"] = target.profile
+        return gateway_settings(self.config(), env).local_http_base()
 
     def config(self) -> dict[str, Any]:
         """The agent's openclaw.json (JSON5) as a dict; {} when absent; raises when unreadable.

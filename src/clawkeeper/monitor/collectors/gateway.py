@@ -70,7 +70,7 @@ class GatewayCollector:
         generic = self._link.generic_adapter
         if generic is not None:
             return self._generic(ctx.now, generic.health())
-        return self._openclaw(ctx.now, self._link.adapter().http_base())
+        return self._openclaw(ctx.now, self._link.http_base())
 
     def _fetch(self, url: str) -> tuple[http.HttpResponse | None, Any]:
         response = self._get(url, timeout=self._timeout)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psutil  # type: ignore[import-untyped]  # no stubs installed (types-psutil)
+import psutil
 
 from clawkeeper.agent.openclaw.configfile import gateway_settings
 from clawkeeper.agent.openclaw.target import OpenClawTarget

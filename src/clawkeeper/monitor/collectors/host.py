@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]  # no stubs installed (types-psutil)
+import psutil
 
 from clawkeeper.monitor.collectors.base import gauge, info
 from clawkeeper.monitor.model import CollectContext, MetricInfo, Sample

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-import psutil  # type: ignore[import-untyped]  # no stubs installed (types-psutil)
+import psutil
 
 from clawkeeper.monitor.collectors.base import gauge, info
 from clawkeeper.monitor.model import CollectContext, MetricInfo, Sample

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import psutil  # type: ignore[import-untyped]  # no stubs installed (types-psutil)
+import psutil
 
 from clawkeeper.monitor.collectors.agent_link import AgentLink
 from clawkeeper.monitor.collectors.base import CounterSet, counter_info, gauge, info

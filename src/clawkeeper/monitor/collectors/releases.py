@@ -241,7 +241,7 @@ def agent_channel(link: AgentLink) -> str:
 
 def running_version(link: AgentLink) -> str | None:
     """The gateway's version from /startupz; the installed package's when the gateway is down."""
-    response = http.get(f"{link.adapter().http_base()}/startupz", timeout=5.0)
+    response = http.get(f"{link.http_base()}/startupz", timeout=5.0)
     if not isinstance(response, http.HttpFailure):
         body = response.json_or_none()
         if isinstance(body, dict) and isinstance(body.get("version"), str):

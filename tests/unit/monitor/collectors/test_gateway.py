@@ -98,6 +98,21 @@ def test_an_answer_in_an_unknown_shape_fails_the_collector() -> None:
         collector(pages).collect(ctx())
 
 
+def test_the_port_comes_from_openclaw_json_when_the_target_has_no_url(tmp_path: Path) -> None:
+    state = tmp_path / ".openclaw"
+    state.mkdir()
+    (state / "openclaw.json").write_text("{ gateway: { port: 18999, bind: 'loopback' } }")
+    asked: list[str] = []
+
+    def get(url: str, *, timeout: float) -> http.HttpFailure:
+        asked.append(url)
+        return http.HttpFailure(url=url, reason="refused", elapsed_s=0.0)
+
+    target = OpenClawTarget(label="live", binary=tmp_path / "openclaw", state_dir=state)
+    GatewayCollector(AgentLink(Settings(), target), get=get).collect(ctx())
+    assert asked[0] == "http://127.0.0.1:18999/healthz"
+
+
 def test_no_agent_found_fails_the_collector_so_its_metrics_go_stale() -> None:
     def nothing(_settings: Settings) -> OpenClawTarget:
         raise AgentNotFound("no OpenClaw installation found")
