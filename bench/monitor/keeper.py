@@ -218,10 +218,11 @@ def main(argv: list[str]) -> int:
         results["prometheus"] = prom_sampler.result()
 
         if not args.skip_breach:
-            stopped_at = time.monotonic()
             down = run_cli(config, "lab", "down", "--name", INSTANCE)
             if down.returncode != 0:
                 raise RuntimeError(f"lab down failed: {down.stderr}")
+            # measured from the moment the gateway is verified stopped (`lab down` returns then)
+            stopped_at = time.monotonic()
             fired = None
             limit = stopped_at + INTERVAL_S + NOT_READY_FOR_S + 120
             while time.monotonic() < limit:

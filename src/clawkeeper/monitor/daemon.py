@@ -249,16 +249,20 @@ class Keeper:
         return self.snapshot()
 
     def tick(self) -> None:
-        """One pass: harvest finished collectors, start due ones, evaluate, notify, schedule."""
+        """One pass: harvest finished collectors, evaluate and notify, start due collectors, schedule.
+
+        The rules are evaluated on the samples just harvested, never while this round's
+        collections are still in flight, so an alert's delay is its `for`, not `for` + an interval.
+        """
         now = self._clock()
         self._harvest(now)
+        if now >= self._next_eval and not self._fresh_collections_running(now):
+            self._evaluate(now)
+            self._next_eval = now + self._eval_interval
         if not self._stop.is_set():
             for slot in self._slots:
                 if slot.running is None and now >= slot.next_due:
                     self._launch(slot, now)
-        if now >= self._next_eval:
-            self._evaluate(now)
-            self._next_eval = now + self._eval_interval
         if now >= self._next_maintenance:
             self._guard("store maintenance", self._store.maintain, now)
             self._next_maintenance = now + MAINTENANCE_INTERVAL_S
@@ -269,6 +273,21 @@ class Keeper:
             self._last_tick = now
         if self._on_tick is not None:
             self._guard("live view", self._on_tick, self.snapshot())
+
+    def _fresh_collections_running(self, now: float) -> bool:
+        """A collection of this round is due or still in flight: evaluating now would use the
+        previous round's samples and delay every alert by an interval. Slow collectors (a CLI
+        spawn) and collections running longer than half an interval don't hold it back."""
+        limit = min(self._interval / 2, 5.0)
+        started_before = time.monotonic() - limit
+        for slot in self._slots:
+            if slot.interval_s > self._eval_interval:
+                continue
+            if slot.running is None and now >= slot.next_due and not self._stop.is_set():
+                return True
+            if slot.running is not None and (slot.started or 0.0) >= started_before:
+                return True
+        return False
 
     def _next_wakeup(self, now: float) -> float:
         candidates = [self._next_eval, self._next_maintenance]

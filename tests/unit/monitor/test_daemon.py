@@ -121,16 +121,15 @@ class RecordingNotifications:
 
 
 def _settle(keeper: Keeper, clock: Clock, steps: int, step_s: float) -> None:
+    """Drive the loop as `run()` does: a tick starts what is due, the next one (when the
+    collections are done) harvests them and evaluates; then time moves on."""
     for _ in range(steps):
         keeper.tick()
-        time.sleep(0.01)  # let the pool finish the collections just launched
+        deadline = time.monotonic() + 5
+        while keeper.collecting() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        keeper.tick()
         clock.now += step_s
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(
-        s.running is not None and not s.running.done() for s in keeper._slots
-    ):
-        time.sleep(0.01)
-    keeper.tick()
 
 
 def test_failing_collector_is_marked_stale_and_never_stops_the_others() -> None:
@@ -255,3 +254,41 @@ def test_health_reflects_a_stuck_loop() -> None:
     clock.now += 31
     assert not keeper.snapshot().healthy
     assert keeper.snapshot().to_json()["healthy"] is False
+
+
+def test_rules_see_the_samples_of_the_round_they_evaluate() -> None:
+    """Evaluation waits for the round's collections: an alert is not delayed by an extra interval."""
+    seen: list[float] = []
+
+    class Recording:
+        def evaluate(self, reader: MetricReader, now: float) -> Sequence[Alert]:
+            latest = reader.latest("good_value")
+            seen.append(latest[0].points[-1].value if latest else float("nan"))
+            return []
+
+    clock, store = Clock(), MemoryStore()
+    good = Constant("good", 1.0)
+    keeper = Keeper(
+        store=store,
+        collectors=[(good, 10.0)],
+        evaluator=Recording(),
+        notifications=None,
+        schedule=None,
+        interval_s=10.0,
+        clock=clock,
+    )
+
+    def round_at(t: float) -> None:
+        clock.now = t
+        keeper.tick()  # collections due now start; the evaluation due now waits for them
+        deadline = time.monotonic() + 5
+        while keeper.collecting() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        keeper.tick()  # harvested: now the evaluation runs
+
+    start = clock.now
+    round_at(start + 10)
+    assert seen[-1] == 1.0
+    good.value = 0.0
+    round_at(start + 20)  # collector and evaluation due at the same moment
+    assert seen[-1] == 0.0
