@@ -310,8 +310,8 @@ def load_config(
 
 def to_toml(settings: Settings) -> str:
     """Render settings as TOML (only what differs from the defaults, plus the agent section)."""
-    defaults = Settings().model_dump(mode="json")
-    current = settings.model_dump(mode="json", exclude_none=True)
+    defaults = Settings().model_dump(mode="json", by_alias=True)
+    current = settings.model_dump(mode="json", exclude_none=True, by_alias=True)
     lines: list[str] = ["# clawkeeper configuration — see docs/configuration.md", ""]
 
     def emit(section: str, values: Mapping[str, Any], default: Mapping[str, Any], force: bool) -> None:
@@ -338,4 +338,6 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, e.g. one of [[monitor.notify.webhooks]]
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
     return json.dumps(str(value))

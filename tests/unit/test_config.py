@@ -98,3 +98,19 @@ def test_to_toml_round_trips(tmp_path: Path) -> None:
     loaded = load_config(cfg, env={}, cwd=tmp_path)
     assert loaded.settings.lab.port == 19999
     assert loaded.settings.agent.target == "lab"
+
+
+def test_to_toml_round_trips_monitor_overrides_and_webhooks(tmp_path: Path) -> None:
+    """`config show` output is a valid config: aliased keys (`for`) and tables in lists survive."""
+    source = tmp_path / "clawkeeper.toml"
+    source.write_text(
+        '[monitor.rules.overrides.GatewayNotReady]\nfor = "30s"\nkeep_firing_for = "1m"\n\n'
+        '[[monitor.notify.webhooks]]\nurl = "http://127.0.0.1:9/hook"\n'
+    )
+    first = load_config(source, env={}).settings
+    shown = tmp_path / "shown.toml"
+    shown.write_text(to_toml(first))
+    again = load_config(shown, env={}).settings
+    assert again.monitor == first.monitor
+    assert again.monitor.rules.overrides["GatewayNotReady"].for_ == 30.0
+    assert again.monitor.notify.webhooks[0].url == "http://127.0.0.1:9/hook"
