@@ -4,6 +4,7 @@ the gateway is back."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.lab.conftest import REPO, LabPool, pick_port
 from tests.support.receiver import Receiver, receiver
@@ -143,6 +145,67 @@ def _notices(hook: Receiver, alert: str) -> list[str]:
     return [b["status"] for b in bodies if any(a["labels"].get("alertname") == alert for a in b["alerts"])]
 
 
+PROMETHEUS = Path("/usr/bin/prometheus")
+
+
+def _start_prometheus(tmp: Path, config: Path, exporter_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """The Debian Prometheus scraping the keeper every second, with the keeper's generated rules."""
+    assert PROMETHEUS.exists(), "install the Debian package prometheus (./dev/test does)"
+    rules = tmp / "rules.yml"
+    generated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clawkeeper",
+            "--config",
+            str(config),
+            "alerts",
+            "rules",
+            "--prometheus",
+            str(rules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    port = pick_port(19570)
+    (tmp / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "scrape_configs": [
+                    {
+                        "job_name": "clawkeeper",
+                        "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [
+            str(PROMETHEUS),
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'prom'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "prometheus.log").open("wb"),
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _prom_query(base: str, promql: str) -> list[dict[str, Any]]:
+    try:
+        answer = httpx.get(f"{base}/api/v1/query", params={"query": promql}, timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    return list(answer.get("data", {}).get("result", []))
+
+
 @pytest.fixture
 def keeper_lab(lab_pool: LabPool) -> Iterator[Any]:
     with lab_pool.private(VERSION, "keeper", preferred_port=18975) as sandbox:
@@ -154,7 +217,7 @@ def test_gateway_outage_goes_pending_fires_notifies_survives_restart_and_resolve
 ) -> None:
     sandbox = keeper_lab
     port = pick_port(19470)
-    with receiver() as hook:
+    with receiver() as hook, contextlib.ExitStack() as stack:
         config = _config(tmp_path, hook.url, port)
         keeper = Keeper(config, sandbox.name, tmp_path / "keeper.log")
         keeper.start()
@@ -163,12 +226,29 @@ def test_gateway_outage_goes_pending_fires_notifies_survives_restart_and_resolve
             _wait("gateway_ready 1 on /metrics", lambda: _gauge(port, READY) == 1, keeper, 90)
             assert (_gauge(port, "clawkeeper_gateway_process_rss_bytes") or 0) > 10 * 2**20
             assert _alert_state(port, "GatewayNotReady") is None
+            # a real Prometheus scrapes the keeper and evaluates the keeper's generated rules
+            prometheus, prom = _start_prometheus(tmp_path, config, port)
+            stack.callback(prometheus.wait, 30)
+            stack.callback(prometheus.terminate)
+            _wait(
+                "Prometheus scraping gateway_ready 1",
+                lambda: [r["value"][1] for r in _prom_query(prom, READY)] == ["1"],
+                keeper,
+                60,
+            )
 
             sandbox.down()
             _wait("GatewayNotReady pending", _state_is(port, "pending"), keeper, 30)
             assert _notices(hook, "GatewayNotReady") == []  # pending is not notified
             _wait("GatewayNotReady firing", _state_is(port, "firing"), keeper, 30)
             _wait("a firing notice", lambda: _notices(hook, "GatewayNotReady") == ["firing"], keeper, 30)
+            # Prometheus, on the same samples with the generated rule, agrees
+            _wait(
+                "Prometheus's own GatewayNotReady firing",
+                lambda: _prom_query(prom, 'ALERTS{alertname="GatewayNotReady",alertstate="firing"}'),
+                keeper,
+                60,
+            )
             body = next(r.json() for r in hook.requests)
             assert body["version"] == "4" and body["status"] == "firing"
             assert body["alerts"][0]["labels"]["severity"] == "critical"
