@@ -82,7 +82,8 @@ def test_rpc_collector_reads_the_status_health_and_cron_rpcs(link: AgentLink) ->
     samples = GatewayRpcCollector(cli_runner(link)).collect(ctx())
     assert value(samples, "gateway_rpc_ok") == 1
     assert value(samples, "gateway_active_work", kind="rootRequests") is not None
-    assert value(samples, "gateway_model_runtime_degraded") == 0
+    # a gateway that has not loaded a model runtime yet leaves `modelRuntime` out of its health
+    assert value(samples, "gateway_model_runtime_degraded") in (0, None)
     assert value(samples, "gateway_sessions") is not None
     assert sum(s.value for s in samples if s.name == "agent_cron_jobs") >= 1  # heartbeat, dreaming, ...
 
