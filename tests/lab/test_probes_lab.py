@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from tests.lab.conftest import LabInstance, LabPool
 
 from clawkeeper.agent.openclaw.target import OpenClawTarget
 from clawkeeper.agent.sandbox import Sandbox
+from clawkeeper.config import Settings
 from clawkeeper.effects import proc
+from clawkeeper.monitor.collectors.agent_link import AgentLink
+from clawkeeper.monitor.collectors.data_quality import DataQualityCollector
+from clawkeeper.monitor.model import CollectContext, Sample
 from clawkeeper.outcomes import Verdict
 from clawkeeper.probes.runner import SuiteReport
 from clawkeeper.probes.settings import ProbeSettings
@@ -71,9 +76,19 @@ def workdir_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
     return get
 
 
+def _total(samples: list[Sample], name: str, **labels: str) -> float:
+    wanted = tuple(sorted(labels.items()))
+    return sum(s.value for s in samples if s.name == name and (not labels or s.labels == wanted))
+
+
 def test_regression_passes_with_a_real_tool_call_and_memory_round_trip(
     lab_instance: LabInstance, workdir_of: Callable[[str], Path]
 ) -> None:
+    # the keeper's data-quality collector watches the same turns from the agent's transcripts
+    link = AgentLink(Settings(lab=lab_instance.settings), lab_instance.target)
+    quality = DataQualityCollector.for_agent(link)
+    quality.collect(CollectContext(now=time.time(), interval_s=60))  # history before now isn't counted
+
     report = run(lab_instance.target, workdir_of(lab_instance.name))
     assert report.verdict is Verdict.PASSED, not_passed(report)
     assert report.probe("channels").verdict is Verdict.SKIPPED  # the lab configures no channel
@@ -90,6 +105,13 @@ def test_regression_passes_with_a_real_tool_call_and_memory_round_trip(
     cron = report.probe("cron").measurements[0].result
     assert cron["fired"] is True and cron["status"] == "ok"
     assert report.probe("version").measurements[0].result["running"] == lab_instance.version
+
+    seen = quality.collect(CollectContext(now=time.time(), interval_s=60))
+    assert _total(seen, "data_messages_total", direction="in") >= 3  # agent turn, tool call, memory
+    assert _total(seen, "data_messages_total", direction="out") >= 3
+    assert _total(seen, "data_tool_calls_total") >= 1
+    assert _total(seen, "data_replies_failed_total") == 0
+    assert _total(seen, "data_records_missing_fields_total") == 0
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ run. The watermark is the row id; OpenClaw rewrites transcript suffixes and rest
 ("cold") sessions by deleting and re-inserting rows with their original `created_at`, so a row
 more than `REWRITE_SLACK_MS` older than the newest one already seen is an old entry coming back,
 not news, and entries within that window are de-duplicated by their id. The first time a database
-is seen the reader starts at its end (history is not counted); at most `max_rows` rows are read
+is seen at the keeper's start the reader starts at its end (history is not counted); a database
+that appears later (an agent's first turn) is read from its first row; at most `max_rows` rows are read
 per database per run, the rest next time.
 """
 
@@ -99,6 +100,7 @@ class TranscriptReader:
         self._max_rows = max_rows
         self._start_at_end = start_at_end
         self._marks: dict[Path, _Watermark] = {}
+        self._polled = False  # databases that appear after the first poll are new: read them whole
         self._columns: dict[Path, tuple[str, ...]] = {}
 
     def poll(self) -> TranscriptBatch:
@@ -115,6 +117,7 @@ class TranscriptReader:
                 batch.failures[str(path)] = str(exc)
             else:
                 batch.databases += 1
+        self._polled = True
         return batch
 
     def _connect(self, path: Path) -> sqlite3.Connection:
@@ -137,8 +140,10 @@ class TranscriptReader:
                 "SELECT coalesce(max(rowid), 0), coalesce(max(created_at), 0) FROM transcript_events"
             ).fetchone()
             if mark is None or top_rowid < mark.rowid:
-                # first sight (or the database was replaced, e.g. restored): start at its end
-                start = (int(top_rowid), int(top_ms)) if self._start_at_end or mark is not None else (0, 0)
+                # at the keeper's start, or a database replaced (restored): start at its end; an
+                # agent database created while the keeper runs (an agent's first turn) is all news
+                at_end = mark is not None or (self._start_at_end and not self._polled)
+                start = (int(top_rowid), int(top_ms)) if at_end else (0, 0)
                 mark = self._marks[path] = _Watermark(rowid=start[0], newest_ms=start[1])
             compressed = "event_zstd" in columns and "event_utf8_bytes" in columns
             extra = ", event_zstd, event_utf8_bytes" if compressed else ", NULL, NULL"

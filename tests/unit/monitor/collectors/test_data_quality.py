@@ -282,3 +282,17 @@ def test_unreadable_transcripts_fail_the_collector(tmp_path: Path) -> None:
     collector = DataQualityCollector(TranscriptReader(lambda: [broken]).poll)
     with pytest.raises(CollectorError, match="cannot read the agent's transcripts"):
         collector.collect(ctx())
+
+
+def test_an_agent_database_created_while_the_keeper_runs_is_read_from_its_first_row(
+    tmp_path: Path,
+) -> None:
+    """A fresh agent's first turn creates its database: those turns are news, not history."""
+    rows = recorded("2026.9.6")
+    db = tmp_path / "agents" / "probe" / "agent" / "openclaw-agent.sqlite"
+    reader = TranscriptReader(lambda: [db] if db.exists() else [])
+    assert reader.poll().events == []  # the keeper starts: no agent database yet
+    create_db(db, "2026.9.6")
+    insert(db, rows)
+    batch = reader.poll()
+    assert [(e.session_id, e.seq) for e in batch.events] == [(r["session_id"], r["seq"]) for r in rows]
