@@ -5,6 +5,7 @@ the gateway is back."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -282,3 +283,13 @@ def test_gateway_outage_goes_pending_fires_notifies_survives_restart_and_resolve
     )
     assert history.returncode == 0, history.stderr
     assert "GatewayNotReady" in history.stdout
+    sent = subprocess.run(
+        [sys.executable, "-m", "clawkeeper", "--config", str(config), "alerts", "deliveries", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    delivered = [(d["status"], d["ok"]) for d in json.loads(sent.stdout)["deliveries"]]
+    assert delivered == [("resolved", True), ("firing", True)]  # newest first

@@ -498,6 +498,65 @@ def silence_expire(
 # --- alerts rules ---------------------------------------------------------------------------------------
 
 
+@app.command("deliveries")
+def deliveries(
+    ctx: typer.Context,
+    receiver: Annotated[str | None, typer.Option("--receiver", help="Only this receiver.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only this period, e.g. 24h, 7d.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=20000, help="How many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List notification deliveries, newest first: receiver, group, firing/resolved, error."""
+    from clawkeeper.monitor import db
+    from clawkeeper.monitor.notify import delivery_history
+
+    args = {"receiver": receiver, "since": since, "limit": limit, "json": as_json}
+    with recorded(ctx, "alerts deliveries", args) as app_ctx:
+        start = time.time() - _duration("--since", since) if since is not None else None
+        path = app_ctx.settings.monitor.store.path
+        results = []
+        if path.exists():
+            conn = db.connect(path, readonly=True)
+            try:
+                results = delivery_history(conn, limit=limit, since=start, receiver=receiver)
+            finally:
+                conn.close()
+        if as_json:
+            rows = [
+                {
+                    "at": r.at,
+                    "receiver": r.receiver,
+                    "group_key": r.group_key,
+                    "status": str(r.status),
+                    "alerts": r.alerts,
+                    "attempt": r.attempt,
+                    "ok": r.ok,
+                    "error": r.error,
+                }
+                for r in results
+            ]
+            emit_json("alerts.deliveries", {"deliveries": rows})
+            return
+        if not results:
+            console.print("No notifications sent yet.")
+            return
+        table = Table(title="notification deliveries")
+        for column in ("when (UTC)", "receiver", "group", "status", "alerts", "attempt", "result"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            outcome = "[green]delivered[/]" if r.ok else f"[red]failed[/]: {escape(r.error or '')}"
+            table.add_row(
+                when(r.at).removesuffix(" UTC"),
+                escape(r.receiver),
+                escape(r.group_key),
+                str(r.status),
+                str(r.alerts),
+                str(r.attempt),
+                outcome,
+            )
+        console.print(table)
+
+
 @app.command("rules")
 def rules(
     ctx: typer.Context,
