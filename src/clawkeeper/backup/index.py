@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.packs import BLOB_RECORD, BlobFlags, BlobKind, PackedBlob
 
 INDEX_AAD = b"clawkeeper-index-v1"
@@ -62,6 +63,7 @@ def encode_index(packs: Iterable[IndexedPack]) -> bytes:
     return b"".join(parts)
 
 
+_make_entry = IndexEntry._make  # skips the keyword handling of IndexEntry(...): a hot path
 _KINDS = {int(k): k for k in BlobKind}
 _FLAGS = {int(f): BlobFlags(f) for f in range(2)}
 
@@ -120,16 +122,79 @@ def decode_index(data: bytes) -> list[IndexedPack]:
     return out
 
 
+# A location packed into one int (48 bytes in memory, against ~180 for an IndexEntry and its
+# three int fields): what keeps a backup's memory flat as the repository grows. Fields, from
+# the lowest bit: pack number (into `_pack_ids`), kind, flags, offset, stored and raw length.
+_PACK_BITS = 24
+_MAX_PACKS = 1 << _PACK_BITS
+_MASK = (1 << 32) - 1  # offsets and lengths are u32 in every record
+_KIND_SHIFT = _PACK_BITS
+_FLAGS_SHIFT = _PACK_BITS + 1
+_OFFSET_SHIFT = _PACK_BITS + 2
+_LENGTH_SHIFT = _OFFSET_SHIFT + 32
+_RAW_SHIFT = _LENGTH_SHIFT + 32
+
+
+def _pack_location(pack_no: int, kind: int, flags: int, offset: int, length: int, raw: int) -> int:
+    return (
+        pack_no
+        | kind << _KIND_SHIFT
+        | flags << _FLAGS_SHIFT
+        | offset << _OFFSET_SHIFT
+        | length << _LENGTH_SHIFT
+        | raw << _RAW_SHIFT
+    )
+
+
 @dataclass
 class MasterIndex:
-    """All index files of a repository, merged. `marked` packs are never preferred."""
+    """All index files of a repository, merged. `marked` packs are never preferred.
+
+    Each blob's location is one packed int (see `_pack_location`); `lookup` and `locations`
+    unpack it into an `IndexEntry` on demand."""
 
     marked: frozenset[str] = frozenset()
-    entries: dict[bytes, IndexEntry] = field(default_factory=dict)
-    alternates: dict[bytes, list[IndexEntry]] = field(default_factory=dict)
     pack_sizes: dict[str, int] = field(default_factory=dict)
     pack_index_files: dict[str, set[str]] = field(default_factory=dict)
     index_files: dict[str, list[str]] = field(default_factory=dict)  # index name -> its pack ids
+    _entries: dict[bytes, int] = field(default_factory=dict)  # blob id -> preferred location
+    _alternates: dict[bytes, list[int]] = field(default_factory=dict)  # other copies (rare)
+    _pack_ids: list[str] = field(default_factory=list)
+    _pack_nos: dict[str, int] = field(default_factory=dict)
+    _marked_nos: set[int] = field(default_factory=set)
+
+    def _pack_no(self, pack_id: str) -> int:
+        number = self._pack_nos.get(pack_id)
+        if number is None:
+            number = len(self._pack_ids)
+            if number >= _MAX_PACKS:
+                raise IndexFormatError(f"more than {_MAX_PACKS} packs in one repository")
+            self._pack_ids.append(pack_id)
+            self._pack_nos[pack_id] = number
+            if pack_id in self.marked:
+                self._marked_nos.add(number)
+        return number
+
+    def _place(self, blob_id: bytes, location: int, marked: bool) -> None:
+        current = self._entries.get(blob_id)
+        if current is None:
+            self._entries[blob_id] = location
+        elif (current & (_MAX_PACKS - 1)) in self._marked_nos and not marked:
+            self._alternates.setdefault(blob_id, []).append(current)
+            self._entries[blob_id] = location
+        else:
+            self._alternates.setdefault(blob_id, []).append(location)
+
+    def _entry(self, location: int) -> IndexEntry:
+        fields = (
+            self._pack_ids[location & (_MAX_PACKS - 1)],
+            _KINDS[(location >> _KIND_SHIFT) & 1],
+            _FLAGS[(location >> _FLAGS_SHIFT) & 1],
+            (location >> _OFFSET_SHIFT) & _MASK,
+            (location >> _LENGTH_SHIFT) & _MASK,
+            location >> _RAW_SHIFT,
+        )
+        return _make_entry(fields)
 
     def add(self, index_name: str, packs: Iterable[IndexedPack]) -> None:
         names = self.index_files.setdefault(index_name, [])
@@ -143,71 +208,94 @@ class MasterIndex:
 
     def add_encoded(self, index_name: str, data: bytes) -> None:
         """`add` straight from an index file's plaintext: the hot path of every backup's start,
-        so records become index entries without intermediate objects."""
+        so records become packed locations without intermediate objects."""
         names = self.index_files.setdefault(index_name, [])
-        entries = self.entries
-        marked_packs = self.marked
+        entries = self._entries
+        marked_nos = self._marked_nos
+        kind_shift, flags_shift, offset_shift = _KIND_SHIFT, _FLAGS_SHIFT, _OFFSET_SHIFT
+        length_shift, raw_shift = _LENGTH_SHIFT, _RAW_SHIFT
         for pack_id, size, records in iter_index(data):
             names.append(pack_id)
             self.pack_index_files.setdefault(pack_id, set()).add(index_name)
             if pack_id in self.pack_sizes:
                 continue
             self.pack_sizes[pack_id] = size
-            marked = pack_id in marked_packs
-            try:
-                for kind, flags, blob_id, offset, length, raw in BLOB_RECORD.iter_unpack(records):
-                    entry = IndexEntry(pack_id, _KINDS[kind], _FLAGS[flags], offset, length, raw)
-                    current = entries.get(blob_id)
-                    if current is None:
-                        entries[blob_id] = entry
-                    elif current.pack_id in marked_packs and not marked:
-                        self.alternates.setdefault(blob_id, []).append(current)
-                        entries[blob_id] = entry
-                    else:
-                        self.alternates.setdefault(blob_id, []).append(entry)
-            except KeyError as exc:
-                raise IndexFormatError(f"index has an unknown blob kind or flag {exc}") from exc
+            pack_no = self._pack_no(pack_id)
+            marked = pack_no in marked_nos
+            # _pack_location, inlined: this loop runs once per blob of the repository
+            for kind, flags, blob_id, offset, length, raw in BLOB_RECORD.iter_unpack(records):
+                if kind > 1 or flags > 1:
+                    raise IndexFormatError(f"index has an unknown blob kind or flag ({kind}, {flags})")
+                location = (
+                    pack_no
+                    | kind << kind_shift
+                    | flags << flags_shift
+                    | offset << offset_shift
+                    | length << length_shift
+                    | raw << raw_shift
+                )
+                if entries.setdefault(blob_id, location) != location:
+                    self._place(blob_id, location, marked)
 
     def add_pack_blobs(self, pack_id: str, blobs: Iterable[PackedBlob]) -> None:
-        marked = pack_id in self.marked
+        pack_no = self._pack_no(pack_id)
+        marked = pack_no in self._marked_nos
         for b in blobs:
-            entry = IndexEntry(pack_id, b.kind, b.flags, b.offset, b.length, b.raw_length)
-            current = self.entries.get(b.blob_id)
-            if current is None:
-                self.entries[b.blob_id] = entry
-            elif current.pack_id in self.marked and not marked:
-                self.alternates.setdefault(b.blob_id, []).append(current)
-                self.entries[b.blob_id] = entry
-            else:
-                self.alternates.setdefault(b.blob_id, []).append(entry)
+            location = _pack_location(pack_no, int(b.kind), int(b.flags), b.offset, b.length, b.raw_length)
+            self._place(b.blob_id, location, marked)
 
     def lookup(self, blob_id: bytes) -> IndexEntry | None:
-        return self.entries.get(blob_id)
+        location = self._entries.get(blob_id)
+        return None if location is None else self._entry(location)
 
     def usable(self, blob_id: bytes) -> bool:
         """True when a backup may dedup against this blob (stored in a pack no prune has marked)."""
-        entry = self.entries.get(blob_id)
-        return entry is not None and entry.pack_id not in self.marked
+        location = self._entries.get(blob_id)
+        return location is not None and (location & (_MAX_PACKS - 1)) not in self._marked_nos
+
+    def all_usable(self, blob_ids: bytes) -> bool:
+        """`usable` for every id of a concatenated id list (a file's content), in one pass."""
+        get = self._entries.get
+        marked = self._marked_nos
+        mask = _MAX_PACKS - 1
+        for i in range(0, len(blob_ids), ID_SIZE):
+            location = get(blob_ids[i : i + ID_SIZE])
+            if location is None or (location & mask) in marked:
+                return False
+        return True
+
+    def packs_of(self, blob_ids: bytes) -> set[str]:
+        """The packs holding the (preferred copies of the) ids of a concatenated id list."""
+        get = self._entries.get
+        mask = _MAX_PACKS - 1
+        numbers = set()
+        for i in range(0, len(blob_ids), ID_SIZE):
+            location = get(blob_ids[i : i + ID_SIZE])
+            if location is not None:
+                numbers.add(location & mask)
+        return {self._pack_ids[n] for n in numbers}
 
     def locations(self, blob_id: bytes) -> list[IndexEntry]:
-        first = self.entries.get(blob_id)
+        first = self._entries.get(blob_id)
         if first is None:
             return []
-        return [first, *self.alternates.get(blob_id, ())]
+        return [self._entry(first), *(self._entry(loc) for loc in self._alternates.get(blob_id, ()))]
 
     def __contains__(self, blob_id: object) -> bool:
-        return blob_id in self.entries
+        return blob_id in self._entries
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._entries)
 
     def pack_blobs(self) -> dict[str, list[tuple[bytes, IndexEntry]]]:
         """Every pack with all blobs the index places in it (alternates included)."""
         out: dict[str, list[tuple[bytes, IndexEntry]]] = {pack: [] for pack in self.pack_sizes}
-        for blob_id, entry in self.entries.items():
+        for blob_id, location in self._entries.items():
+            entry = self._entry(location)
             out.setdefault(entry.pack_id, []).append((blob_id, entry))
-        for blob_id, entries in self.alternates.items():
-            for entry in entries:
+        for blob_id, locations in self._alternates.items():
+            for location in locations:
+                entry = self._entry(location)
                 out.setdefault(entry.pack_id, []).append((blob_id, entry))
         return out
 

@@ -23,6 +23,7 @@ PACK_HEADER_AAD = b"clawkeeper-pack-header-v1"
 BLOB_RECORD = struct.Struct("<BB32sIII")  # kind, flags, id, offset, stored length, raw length
 TRAILER = struct.Struct("<I")
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
+MiB = 1024 * 1024
 
 
 class BlobKind(IntEnum):
@@ -35,7 +36,7 @@ class BlobFlags(IntFlag):
     COMPRESSED = 1  # payload is a zstd frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a backup holds one per blob until it is indexed
 class PackedBlob:
     blob_id: bytes
     kind: BlobKind
@@ -62,8 +63,10 @@ class PackBuilder:
         self.cipher = cipher
         self.kind = kind
         self.target_size = target_size
-        # a recycled buffer saves zero-filling 17 MiB per pack
-        self._buffer = buffer if buffer is not None else bytearray(target_size + 1024 * 1024)
+        # a recycled buffer saves zero-filling 17 MiB per pack; a new one for file lists starts
+        # small (a backup's tree pack often holds a few hundred KiB, and lives as long as it)
+        initial = target_size + MiB if kind is BlobKind.DATA else MiB
+        self._buffer = buffer if buffer is not None else bytearray(initial)
         self._used = 0
         self.blobs: list[PackedBlob] = []
 
@@ -83,7 +86,9 @@ class PackBuilder:
     ) -> PackedBlob:
         need = len(payload) + self.cipher.overhead
         if self._used + need > len(self._buffer):
-            self._buffer.extend(bytes(self._used + need - len(self._buffer) + 1024 * 1024))
+            size = len(self._buffer)
+            doubling = size if size < self.target_size else 0  # small buffers grow geometrically
+            self._buffer.extend(bytes(max(self._used + need - size + MiB, doubling)))
         out = memoryview(self._buffer)[self._used : self._used + need]
         written = self.cipher.seal_into(payload, blob_id, out)
         blob = PackedBlob(blob_id, self.kind, flags, self._used, written, raw_length)

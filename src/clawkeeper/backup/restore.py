@@ -22,17 +22,16 @@ import contextlib
 import os
 import secrets
 import stat
-from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clawkeeper.backup.create import BackupOptions, create_snapshot
-from clawkeeper.backup.packs import pack_object_name
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import BlobCorrupt, Repository
+from clawkeeper.backup.restore_files import OpenFile, write_files
 from clawkeeper.backup.snapshots import Snapshot, iter_tree, load_snapshot
 from clawkeeper.backup.sources import SourceSet
 from clawkeeper.backup.sqlite_capture import SIDECAR_SUFFIXES, integrity_check
@@ -41,10 +40,6 @@ from clawkeeper.errors import IntegrityError, ResourceConflict, UsageError
 
 MAX_DIR_FDS = 128
 TEMP_PREFIX = ".clawkeeper-restore-"
-# Chunks are fetched, decrypted, decompressed and checked by workers, this many ahead of the
-# writer (bounded memory: at most this many chunks of at most 4 MiB).
-RESTORE_WORKERS = 2
-READ_AHEAD_CHUNKS = 16
 
 
 @dataclass(frozen=True)
@@ -269,75 +264,78 @@ class _Restorer:
         return self.result
 
     def _write_files(self, files: list[Entry], dirs: _DirFds, reporter: Reporter) -> None:
-        """Workers fetch and check chunks ahead (reading, AES-GCM, zstd and BLAKE3 release the
-        GIL); this thread creates and writes the files in order. Writes stay on one thread
-        because the kernel serialises writers of one file and creators in one folder anyway."""
-        chunks = ((blob_id, entry.path) for entry in files for blob_id in entry.content)
-        window: deque[Future[bytes]] = deque()
-        with ThreadPoolExecutor(max_workers=RESTORE_WORKERS, thread_name_prefix="restore") as pool:
+        """This thread creates the files in order; workers fetch, check and write their chunks
+        (`restore_files`). In place, each file is written under a temporary name and all of them
+        replace the originals only once every file is complete and synced (`_swap_in`)."""
+        temps: dict[int, str] = {}  # id(entry) -> temporary name (in place only)
+        swaps: list[tuple[Entry, str]] = []
 
-            def next_chunk() -> bytes:
-                while len(window) < READ_AHEAD_CHUNKS:
-                    upcoming = next(chunks, None)
-                    if upcoming is None:
-                        break
-                    window.append(pool.submit(self._blob, *upcoming))
-                return window.popleft().result()
+        def where(entry: Entry) -> tuple[int, str]:
+            parts = tuple(entry.path.split("/"))
+            return dirs.get(parts[:-1]), temps.get(id(entry), parts[-1])
 
+        def create(entry: Entry) -> int:
+            if self.in_place:
+                temps[id(entry)] = f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+            parent_fd, name = where(entry)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             try:
-                for entry in files:
-                    parts = tuple(entry.path.split("/"))
-                    written = self._file(dirs.get(parts[:-1]), parts[-1], entry, next_chunk)
-                    reporter.advance(written, items=1, current=entry.path)
-            finally:
-                for future in window:
-                    future.cancel()
+                return os.open(name, flags, 0o600, dir_fd=parent_fd)
+            except FileExistsError as exc:
+                raise UsageError(
+                    f"{self.root / entry.path} already exists", hint="restore into a fresh, empty folder"
+                ) from exc
 
-    def _file(self, parent_fd: int, name: str, entry: Entry, next_chunk: Callable[[], bytes]) -> int:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        temp = f"{TEMP_PREFIX}{secrets.token_hex(6)}" if self.in_place else name
-        try:
-            fd = os.open(temp, flags, 0o600, dir_fd=parent_fd)
-        except FileExistsError as exc:
-            raise UsageError(
-                f"{self.root / entry.path} already exists", hint="restore into a fresh, empty folder"
-            ) from exc
-        try:
-            written = 0
-            for _ in range(entry.chunk_count):
-                data = next_chunk()
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                written += len(data)
-            if written != entry.size:
-                raise BlobCorrupt(f"{entry.path}: restored {written} bytes, the snapshot says {entry.size}")
-            self._set_meta_fd(fd, entry)
-        except BaseException:
-            os.close(fd)
+        def abandon(opened: OpenFile) -> None:
             with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=parent_fd)
+                os.close(opened.fd)
+            with contextlib.suppress(OSError):
+                parent_fd, name = where(opened.entry)
+                os.unlink(name, dir_fd=parent_fd)
+
+        def finish(opened: OpenFile) -> None:
+            entry = opened.entry
+            try:
+                if opened.written != entry.size:
+                    raise BlobCorrupt(
+                        f"{entry.path}: restored {opened.written} bytes, the snapshot says {entry.size}"
+                    )
+                self._set_meta_fd(opened.fd, entry)
+            except BaseException:
+                abandon(opened)
+                raise
+            os.close(opened.fd)
+            if self.in_place:
+                swaps.append((entry, temps[id(entry)]))
+            self.result.files += 1
+            self.result.bytes += opened.written
+            reporter.advance(opened.written, items=1, current=entry.path)
+
+        try:
+            write_files(self.repo, files, create, finish, abandon)
+        except BaseException:
+            for entry, temp in swaps:  # nothing replaced yet: remove the finished temporaries too
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=dirs.get(tuple(entry.path.split("/"))[:-1]))
             raise
-        os.close(fd)
-        if self.in_place:
-            os.rename(temp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        if swaps:
+            self._swap_in(swaps, dirs)
+
+    def _swap_in(self, swaps: list[tuple[Entry, str]], dirs: _DirFds) -> None:
+        """Replace the originals with their restored copies. Synced first, so a crash never
+        leaves a renamed file whose content had not reached the disk; a crash before the renames
+        leaves the originals and some `.clawkeeper-restore-*` files, during them a mix of old and
+        new files (the safety snapshot holds the old state)."""
+        os.sync()  # one flush for all files, instead of an fsync per file
+        for entry, temp in swaps:
+            parts = tuple(entry.path.split("/"))
+            parent_fd = dirs.get(parts[:-1])
+            os.rename(temp, parts[-1], src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
             if entry.is_sqlite:
                 for suffix in SIDECAR_SUFFIXES:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(name + suffix, dir_fd=parent_fd)
-        self.result.files += 1
-        self.result.bytes += written
-        return written
-
-    def _blob(self, blob_id: bytes, path: str) -> bytes:
-        entry = self.repo.index.lookup(blob_id)
-        if entry is None:
-            raise BlobCorrupt(f"{path}: chunk {blob_id.hex()[:12]} is missing from the repository")
-        try:
-            sealed = self.repo.target.read_range(pack_object_name(entry.pack_id), entry.offset, entry.length)
-            return self.repo.open_blob(blob_id, entry, sealed)
-        except (BlobCorrupt, OSError):
-            return self.repo.read_blob(blob_id)  # tries every stored copy, raises if none is good
+                        os.unlink(parts[-1] + suffix, dir_fd=parent_fd)
+        os.sync()  # the renames themselves
 
     def _symlink(self, parent_fd: int, name: str, entry: Entry) -> None:
         target = entry.link_target or ""
@@ -420,6 +418,9 @@ def restore_snapshot(
         options.safety_sources,
         BackupOptions(tags=("pre-restore",), meta={"before_restore_of": snapshot.id}),
     )
+    # attachments (OpenClaw's own archive, say) are not live files: they have no place on disk
+    attached = set(snapshot.meta.get("attachments") or ())
+    entries = [e for e in entries if e.path.split("/", 1)[0] not in attached]
     restorer = _Restorer(repo, snapshot, options, Path("/"))
     restorer.result.safety_snapshot = safety.snapshot.id
     restorer.result.warnings.extend(warnings)

@@ -101,6 +101,10 @@ class BackupSettings(BaseModel):
     prune_grace_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 1.0
     repack_below: Annotated[float, Field(ge=0, le=1)] = 0.5
     verify_sample_percent: Annotated[float, Field(gt=0, le=100)] = 10.0
+    # also store OpenClaw's own verified archive (`openclaw backup create --verify`) in each
+    # snapshot of the agent; a failure to make it is then a warning (docs/backup.md)
+    openclaw_archive: bool = False
+    openclaw_archive_timeout: Timeout = 600.0  # seconds `openclaw backup create` may take
     keep: KeepSettings = Field(default_factory=KeepSettings)
     sftp: SftpSettings = Field(default_factory=SftpSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -8,6 +8,11 @@ writer. One step copies everything (`pages=-1`), so the copy never restarts unde
 The source is opened read-only, so closing our connection never checkpoints or deletes the live
 `-wal`. (A read-only reader may create an empty `-wal`/`-shm`, as any reader would.) The image
 is page-identical to the source, which is what makes page-aligned chunking dedup well.
+
+The image is a scratch file that is read once and deleted, so it is written with no journal and
+no fsync (`journal_mode=OFF`, `synchronous=OFF`): a crash loses nothing but the scratch file.
+Syncing it made the capture three times slower (measured 0.42 s vs 0.15 s for 100 MB) and wrote
+100 MB to disk only to free it again a second later.
 """
 
 from __future__ import annotations
@@ -130,6 +135,9 @@ def _capture(source: Path, image: Path, quick_check: bool) -> CapturedDatabase:
     try:
         dst = sqlite3.connect(image)
         try:
+            # scratch file: no rollback journal, no fsync (see the module docstring)
+            dst.execute("PRAGMA journal_mode=OFF")
+            dst.execute("PRAGMA synchronous=OFF")
             try:
                 src.backup(dst, pages=-1)
             except sqlite3.Error as exc:
@@ -138,10 +146,6 @@ def _capture(source: Path, image: Path, quick_check: bool) -> CapturedDatabase:
             page_count = int(dst.execute("PRAGMA page_count").fetchone()[0])
             user_version = int(dst.execute("PRAGMA user_version").fetchone()[0])
             journal_mode = str(dst.execute("PRAGMA journal_mode").fetchone()[0])
-            check: str | None = None
-            if quick_check:
-                rows = dst.execute("PRAGMA quick_check(1)").fetchall()
-                check = str(rows[0][0]) if rows else "no result"
         finally:
             dst.close()
     finally:
@@ -152,6 +156,7 @@ def _capture(source: Path, image: Path, quick_check: bool) -> CapturedDatabase:
     for suffix in SIDECAR_SUFFIXES:
         with contextlib.suppress(FileNotFoundError):
             image.with_name(image.name + suffix).unlink()
+    check = check_image(image) if quick_check else None
     return CapturedDatabase(
         source=source,
         image=image,
@@ -164,11 +169,20 @@ def _capture(source: Path, image: Path, quick_check: bool) -> CapturedDatabase:
     )
 
 
+def check_image(image: Path) -> str:
+    """`PRAGMA quick_check` of a captured image: "ok" or the first problem found.
+
+    Separate from `capture` so a backup can check one image while it chunks the same image on
+    another thread (both only read it; SQLite runs the check without holding the GIL)."""
+    return integrity_check(image, quick=True)
+
+
 def integrity_check(path: Path, *, quick: bool = False) -> str:
     """`PRAGMA integrity_check` (or `quick_check`) of a restored database: "ok" or the first problem.
 
     Opened immutable: a freshly restored file has no WAL and no other user, and this way the
-    check leaves no `-wal`/`-shm` behind in the restore target.
+    check leaves no `-wal`/`-shm` behind in the restore target. (Not read through mmap, though
+    that is twice as fast: mapped pages count as the process's memory, a whole database's worth.)
     """
     quoted = urllib.parse.quote(str(path))
     pragma = "quick_check" if quick else "integrity_check"

@@ -31,7 +31,8 @@ from clawkeeper.cli.render import console, emit_json, err_console
 from clawkeeper.errors import UsageError, VerificationFailed
 
 if TYPE_CHECKING:
-    from clawkeeper.backup.create import BackupResult
+    from clawkeeper.agent.openclaw.target import OpenClawTarget
+    from clawkeeper.backup.create import BackupOptions, BackupResult
 
 # Each command imports the engine modules it needs when it runs: every clawkeeper invocation
 # loads this module, and a scheduled `backup create` should not pay for restore, verify, prune
@@ -234,14 +235,17 @@ def _agent_sources(
     extra: list[Path],
     exclude: list[str],
     include_models: bool,
-) -> tuple[SourceSet, dict[str, Any]]:
+) -> tuple[SourceSet, dict[str, Any], OpenClawTarget | None]:
+    """The sources, the agent's facts, and the target (None when the paths were given)."""
     meta: dict[str, Any] = {}
     warnings: list[str] = []
+    agent: OpenClawTarget | None = None
     if state_dir is None and config_path is None:
         from clawkeeper.backup.openclaw_facts import openclaw_facts
         from clawkeeper.targets import resolve_target
 
-        facts = openclaw_facts(resolve_target(app_ctx.settings, target_choice))
+        agent = resolve_target(app_ctx.settings, target_choice)
+        facts = openclaw_facts(agent)
         paths = OpenClawPaths(
             facts.paths.state_dir, facts.paths.config_path, facts.paths.workspaces, tuple(extra)
         )
@@ -263,7 +267,49 @@ def _agent_sources(
             sources.config_version,
             (*sources.warnings, *warnings),
         )
-    return sources, meta
+    return sources, meta, agent
+
+
+def _with_openclaw_archive(
+    app_ctx: AppContext,
+    stack: contextlib.ExitStack,
+    agent: OpenClawTarget | None,
+    sources: SourceSet,
+    options: BackupOptions,
+    *,
+    required: bool,
+    quiet: bool,
+) -> tuple[SourceSet, BackupOptions]:
+    """Have OpenClaw write its verified archive (removed when `stack` closes) and attach it."""
+    from clawkeeper.backup.openclaw_archive import ArchiveReady, ArchiveSkipped, attach, openclaw_archive
+
+    if agent is None:
+        skipped = ArchiveSkipped("the agent was given as paths (--state-dir, PATHS), not found as a target")
+        return attach(skipped, sources, options)
+    settings = _settings(app_ctx)
+    assert app_ctx.run_id is not None  # noqa: S101 - set by recorded()
+    intent = {"target": agent.label, "required": required}
+    with app_ctx.ledger.step(app_ctx.run_id, "openclaw archive", intent) as detail:
+        status = (
+            contextlib.nullcontext()
+            if quiet or not err_console.is_terminal
+            else err_console.status("OpenClaw is writing and verifying its own archive…")
+        )
+        with status:
+            outcome = stack.enter_context(
+                openclaw_archive(
+                    agent,
+                    required=required,
+                    openclaw_version=options.meta.get("openclaw_version"),
+                    timeout=settings.openclaw_archive_timeout,
+                    scratch_dir=settings.scratch_dir,
+                )
+            )
+        if isinstance(outcome, ArchiveReady):
+            detail.update({**outcome.info.to_json(), "duration_s": outcome.duration_s})
+        else:
+            detail["skipped"] = outcome.reason
+    return attach(outcome, sources, options)
 
 
 @app.command("create")
@@ -304,11 +350,26 @@ def create(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be stored; store nothing.")
     ] = False,
+    openclaw_archive: Annotated[
+        bool | None,
+        typer.Option(
+            "--openclaw-archive/--no-openclaw-archive",
+            help="Also store OpenClaw's own verified archive (`openclaw backup create --verify`) "
+            "in the snapshot; if it fails, so does the command (default: backup.openclaw_archive, "
+            "where a failure is a warning).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Take a snapshot of the agent (config, credentials, databases, transcripts, workspace)."""
     from clawkeeper.backup.create import BackupOptions, create_snapshot
 
+    if openclaw_archive and (paths or state_dir is not None or config_path is not None):
+        raise UsageError(
+            "--openclaw-archive needs the agent found as a target, not given as paths",
+            hint="drop PATHS/--state-dir/--config-path (use --target), or drop --openclaw-archive",
+        )
     args = {
         "repo": describe(repo) if repo else None,
         "paths": [str(p) for p in paths or []],
@@ -316,15 +377,17 @@ def create(
         "state_dir": str(state_dir) if state_dir else None,
         "dry_run": dry_run,
         "tags": tag or [],
+        "openclaw_archive": openclaw_archive,
     }
-    with recorded(ctx, "backup create", args) as app_ctx:
+    with recorded(ctx, "backup create", args) as app_ctx, contextlib.ExitStack() as staged:
         settings = _settings(app_ctx)
         repository = _open_repo(app_ctx, repo, key_file)
+        agent: OpenClawTarget | None = None
         if paths:
             sources = plain_sources(paths, exclude=[*settings.exclude, *(exclude or [])])
             agent_meta: dict[str, Any] = {}
         else:
-            sources, agent_meta = _agent_sources(
+            sources, agent_meta, agent = _agent_sources(
                 app_ctx, settings, target, state_dir, config_path, extra or [], exclude or [], not no_models
             )
         extra_meta = {**agent_meta, **_parse_meta(meta or [])}
@@ -338,6 +401,14 @@ def create(
             scratch_dir=settings.scratch_dir,
             dry_run=dry_run,
         )
+        archive_wanted = settings.openclaw_archive if openclaw_archive is None else openclaw_archive
+        if archive_wanted and dry_run:
+            if not as_json:
+                console.print("dry run: OpenClaw's own archive is not made (it would be stored too)")
+        elif archive_wanted:
+            sources, options = _with_openclaw_archive(
+                app_ctx, staged, agent, sources, options, required=bool(openclaw_archive), quiet=as_json
+            )
         assert app_ctx.run_id is not None  # noqa: S101 - set by recorded()
         intent = {
             "repo": repository.location,
@@ -377,6 +448,12 @@ def _print_create(result: BackupResult) -> None:
         f"{verb} {_size(s['added_raw_bytes'])} new data as {_size(s['added_stored_bytes'])} "
         f"in {s['duration_s']:.1f}s"
     )
+    archive = result.snapshot.meta.get("openclaw_archive")
+    if isinstance(archive, dict):
+        console.print(
+            f"OpenClaw's own archive (verified): {archive.get('name')}, {_size(archive.get('size'))}, "
+            f"stored at /{archive.get('path')}"
+        )
     for warning in result.warnings[:20]:
         err_console.print(f"[yellow]warning:[/] {warning}")
     if len(result.warnings) > 20:
@@ -428,7 +505,8 @@ def show(
     files: Annotated[bool, typer.Option("--files", help="Also list every path in the snapshot.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one snapshot: when, what, which OpenClaw version and database schemas."""
+    """Show one snapshot: when, what, which OpenClaw version, database schemas, OpenClaw's archive."""
+    from clawkeeper.backup.openclaw_archive import StoredArchive
     from clawkeeper.backup.snapshots import iter_tree
     from clawkeeper.backup.tree import EntryType
 
@@ -437,7 +515,9 @@ def show(
         snap = load_snapshot(repository, resolve_snapshot_id(repository, snapshot))
         entries = list(iter_tree(repository, snap)) if files else []
         if as_json:
+            archive_info = StoredArchive.of(snap)  # checked: a malformed record fails here too
             doc = {**snap.to_json(), "id": snap.id, "tree": None}
+            doc["openclaw_archive"] = archive_info.to_json() if archive_info else None
             if files:
                 doc["files"] = [
                     {
@@ -463,6 +543,13 @@ def show(
             console.print(
                 f"  database   /{path}  user_version {db.get('user_version')}  "
                 f"{_size((db.get('page_count') or 0) * (db.get('page_size') or 0))}"
+            )
+        archive = StoredArchive.of(snap)
+        if archive is not None:
+            console.print(
+                f"  openclaw archive  {archive.name}  {_size(archive.size)}  "
+                f"OpenClaw {archive.openclaw_version or 'unknown'}\n"
+                f"             sha256 {archive.sha256}  (restore: --openclaw-archive-only)"
             )
         stats = snap.stats
         console.print(
@@ -619,6 +706,13 @@ def restore(
     no_check: Annotated[
         bool, typer.Option("--no-check", help="Skip quick_check of restored databases.")
     ] = False,
+    openclaw_archive_only: Annotated[
+        bool,
+        typer.Option(
+            "--openclaw-archive-only",
+            help="Restore only OpenClaw's own archive, as DIR/<name> (for `openclaw backup restore`).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a snapshot into a fresh folder (default) or, with --in-place, over the live state."""
@@ -626,12 +720,26 @@ def restore(
 
     if in_place and to is not None:
         raise UsageError("--in-place and --to exclude each other")
+    if openclaw_archive_only and (in_place or path):
+        raise UsageError(
+            "--openclaw-archive-only restores one file into --to DIR; it excludes --in-place and --path"
+        )
     if not in_place and to is None:
         raise UsageError("restore needs --to DIR (a new folder), or --in-place", hint="prefer a fresh folder")
-    args = {"snapshot": snapshot, "to": str(to) if to else None, "paths": path or [], "in_place": in_place}
+    args = {
+        "snapshot": snapshot,
+        "to": str(to) if to else None,
+        "paths": path or [],
+        "in_place": in_place,
+        "openclaw_archive_only": openclaw_archive_only,
+    }
     with recorded(ctx, "backup restore", args) as app_ctx:
         repository = _open_repo(app_ctx, repo, key_file)
         snapshot_id = resolve_snapshot_id(repository, snapshot)
+        if openclaw_archive_only:
+            assert to is not None  # noqa: S101 - checked above
+            _restore_openclaw_archive(app_ctx, repository, snapshot_id, to, as_json)
+            return
         safety_sources = None
         if in_place:
             snap = load_snapshot(repository, snapshot_id)
@@ -676,10 +784,37 @@ def restore(
                 console.print(f"  database /{db}: [{style}]{check}[/]")
             for warning in result.warnings:
                 err_console.print(f"[yellow]warning:[/] {warning}")
+            archive = load_snapshot(repository, snapshot_id).meta.get("openclaw_archive")
+            if not in_place and isinstance(archive, dict) and result.files:
+                console.print(f"  OpenClaw's own archive -> {result.target}/{archive.get('path')}")
         if not result.ok:
             raise VerificationFailed(
                 "a restored database failed its quick_check", hint="see the report above"
             )
+
+
+def _restore_openclaw_archive(
+    app_ctx: AppContext, repository: Repository, snapshot_id: str, to: Path, as_json: bool
+) -> None:
+    from clawkeeper.backup.openclaw_archive import restore_archive
+
+    assert app_ctx.run_id is not None  # noqa: S101 - set by recorded()
+    intent = {"snapshot": snapshot_id, "to": str(to), "openclaw_archive_only": True}
+    with app_ctx.ledger.step(app_ctx.run_id, "restore", intent) as detail, _progress(not as_json) as cb:
+        restored = restore_archive(repository, snapshot_id, to, cb)
+        detail.update({"file": str(restored.file), **restored.info.to_json()})
+    if as_json:
+        emit_json("backup.restore.openclaw_archive", restored.to_json())
+        return
+    info = restored.info
+    console.print(
+        f"Restored OpenClaw's own archive from snapshot {snapshot_id[:8]}: {restored.file} "
+        f"({_size(info.size)}, sha256 matches, OpenClaw {info.openclaw_version or 'unknown'})"
+    )
+    console.print(
+        f"  check it: openclaw backup verify {restored.file}\n"
+        f"  stage it: openclaw backup restore {restored.file} --target <new folder>"
+    )
 
 
 def _confirm_in_place(short_id: str, confirm: str | None) -> None:

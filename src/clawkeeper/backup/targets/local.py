@@ -153,6 +153,23 @@ class LocalTarget:
                 f"cannot write {name} in {self.root}: {exc.strerror}", hint="check free space and permissions"
             ) from exc
 
+    def write_volatile(self, name: str, data: bytes) -> None:
+        """`write` without the fsyncs, for records that mean nothing after a crash (a running
+        backup's liveness record dies with its process): still atomic (temp + rename), so a
+        reader never sees half a record, but no flush to wait for."""
+        path = self._path(name)
+        try:
+            self._ensure_parent(path)
+            tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            tmp.replace(path)
+        except OSError as exc:
+            raise TargetError(f"cannot write {name} in {self.root}: {exc.strerror}") from exc
+
     def create_exclusive(self, name: str, data: bytes) -> bool:
         path = self._path(name)
         try:
