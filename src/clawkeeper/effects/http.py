@@ -59,25 +59,7 @@ def get(
     headers: Mapping[str, str] | None = None,
 ) -> HttpResponse | HttpFailure:
     """GET `url`. Transport problems come back as HttpFailure, never as an exception."""
-    started = time.monotonic()
-    merged = {"User-Agent": USER_AGENT, **(headers or {})}
-    try:
-        with httpx.Client(
-            timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()
-        ) as client:
-            response = client.get(url, headers=merged)
-    except httpx.TimeoutException:
-        return HttpFailure(url, f"timed out after {timeout:g}s", time.monotonic() - started)
-    except httpx.TransportError as exc:
-        reason = str(exc) or type(exc).__name__
-        return HttpFailure(url, reason, time.monotonic() - started)
-    return HttpResponse(
-        url=url,
-        status=response.status_code,
-        text=response.text,
-        elapsed_s=time.monotonic() - started,
-        headers=dict(response.headers),
-    )
+    return _send("GET", url, timeout=timeout, headers=headers)
 
 
 def post_json(
@@ -91,14 +73,26 @@ def post_json(
 
     Headers (which may carry a bearer token) are never part of a returned reason.
     """
-    started = time.monotonic()
-    merged = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **(headers or {})}
     body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    merged = {"Content-Type": "application/json", **(headers or {})}
+    return _send("POST", url, timeout=timeout, headers=merged, content=body)
+
+
+def _send(
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None,
+    content: bytes | None = None,
+) -> HttpResponse | HttpFailure:
+    started = time.monotonic()
+    merged = {"User-Agent": USER_AGENT, **(headers or {})}
     try:
         with httpx.Client(
             timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()
         ) as client:
-            response = client.post(url, content=body, headers=merged)
+            response = client.request(method, url, headers=merged, content=content)
     except httpx.TimeoutException:
         return HttpFailure(url, f"timed out after {timeout:g}s", time.monotonic() - started)
     except httpx.TransportError as exc:
