@@ -24,6 +24,7 @@ from clawkeeper.monitor.model import Alert, AlertState
 from clawkeeper.targets import TARGET_HELP
 
 if TYPE_CHECKING:
+    from clawkeeper.config import Settings
     from clawkeeper.monitor.assembly import KeeperParts
 
 STATE_STYLE = {AlertState.PENDING: "yellow", AlertState.FIRING: "bold red", AlertState.RESOLVED: "green"}
@@ -123,8 +124,8 @@ def up(
             try:
                 agent = resolve_target(settings, target)
             except AgentNotFound as exc:
-                if target is not None and not target.startswith("lab"):
-                    raise
+                if target is not None and not _known_lab_instance(settings, target):
+                    raise  # a typo or a live install that isn't there: nothing to wait for
                 # a lab instance that is down now is watched anyway: that is when it needs watching
                 err_console.print(
                     f"[yellow]{exc.message}: watching for it; its metrics read as stale until it answers[/]"
@@ -161,6 +162,16 @@ def up(
                     console.print(_render(snapshot, parts))
             finally:
                 parts.close()
+
+
+def _known_lab_instance(settings: Settings, target: str) -> bool:
+    """`lab` or `lab:<name>` of an instance that exists (stopped now, perhaps)."""
+    from clawkeeper.agent.sandbox.layout import LabLayout
+
+    if target == "lab":
+        return True
+    name = target.removeprefix("lab:")
+    return target.startswith("lab:") and name in LabLayout(settings.lab.root).instance_names()
 
 
 def _once(parts: KeeperParts) -> KeeperSnapshot:
