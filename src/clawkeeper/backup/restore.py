@@ -23,11 +23,12 @@ import os
 import secrets
 import stat
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clawkeeper.backup import restore_lanes
 from clawkeeper.backup.create import BackupOptions, create_snapshot
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import BlobCorrupt, Repository
@@ -39,6 +40,7 @@ from clawkeeper.backup.tree import Entry, EntryType
 from clawkeeper.errors import IntegrityError, ResourceConflict, UsageError
 
 MAX_DIR_FDS = 128
+Advance = Callable[[int, int, str], None]  # bytes, items, current path
 TEMP_PREFIX = ".clawkeeper-restore-"
 
 
@@ -173,7 +175,7 @@ def busy_processes(roots: Sequence[Path], proc_root: Path = Path("/proc")) -> li
     return busy
 
 
-class _DirFds:
+class DirFds:
     """Directory file descriptors below a root, opened component by component with O_NOFOLLOW."""
 
     def __init__(self, root_fd: int, create_mode: int = 0o700) -> None:
@@ -227,7 +229,7 @@ class _Restorer:
         total = sum(e.size for e in entries if e.type is EntryType.FILE)
         reporter = Reporter(progress, "restore", total_bytes=total, total_items=len(entries))
         root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        dirs = _DirFds(root_fd)
+        dirs = DirFds(root_fd)
         try:
             links: list[Entry] = []
             made_dirs: list[Entry] = []
@@ -263,10 +265,22 @@ class _Restorer:
             self.result.roots[root["path"]] = str(self.root / root["path"].lstrip("/"))
         return self.result
 
-    def _write_files(self, files: list[Entry], dirs: _DirFds, reporter: Reporter) -> None:
-        """This thread creates the files in order; workers fetch, check and write their chunks
-        (`restore_files`). In place, each file is written under a temporary name and all of them
+    def _write_files(self, files: list[Entry], dirs: DirFds, reporter: Reporter) -> None:
+        """Write the files' contents, in two forked processes on a local repository (see
+        `restore_lanes`). In place, each file is written under a temporary name and all of them
         replace the originals only once every file is complete and synced (`_swap_in`)."""
+        if restore_lanes.worth_forking(self.repo, files):
+            swaps = restore_lanes.write_in_two_processes(self, files, dirs, reporter)
+        else:
+            swaps = self.write_lane(files, dirs, reporter.advance)
+        if swaps:
+            self._swap_in(swaps, dirs)
+
+    def write_lane(self, files: list[Entry], dirs: DirFds, advance: Advance) -> list[tuple[Entry, str]]:
+        """This thread creates `files` in order; workers fetch, check and write their chunks
+        (`restore_files`). `advance(bytes, items, current)` is told of each finished file.
+        Returns the in-place swaps (entry, temporary name); on failure nothing of this lane is
+        left under a temporary name."""
         temps: dict[int, str] = {}  # id(entry) -> temporary name (in place only)
         swaps: list[tuple[Entry, str]] = []
 
@@ -309,19 +323,21 @@ class _Restorer:
                 swaps.append((entry, temps[id(entry)]))
             self.result.files += 1
             self.result.bytes += opened.written
-            reporter.advance(opened.written, items=1, current=entry.path)
+            advance(opened.written, 1, entry.path)
 
         try:
             write_files(self.repo, files, create, finish, abandon)
         except BaseException:
-            for entry, temp in swaps:  # nothing replaced yet: remove the finished temporaries too
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=dirs.get(tuple(entry.path.split("/"))[:-1]))
+            self.discard(swaps, dirs)  # nothing replaced yet: remove the finished temporaries too
             raise
-        if swaps:
-            self._swap_in(swaps, dirs)
+        return swaps
 
-    def _swap_in(self, swaps: list[tuple[Entry, str]], dirs: _DirFds) -> None:
+    def discard(self, swaps: Sequence[tuple[Entry, str]], dirs: DirFds) -> None:
+        for entry, temp in swaps:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=dirs.get(tuple(entry.path.split("/"))[:-1]))
+
+    def _swap_in(self, swaps: list[tuple[Entry, str]], dirs: DirFds) -> None:
         """Replace the originals with their restored copies. Synced first, so a crash never
         leaves a renamed file whose content had not reached the disk; a crash before the renames
         leaves the originals and some `.clawkeeper-restore-*` files, during them a mix of old and

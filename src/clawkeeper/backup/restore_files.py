@@ -114,14 +114,8 @@ def _two_lanes(
     Buffered writes to one file are serialised by its inode lock, so two workers writing
     neighbouring batches of one large file (a model, the database) mostly wait for each other;
     with two lanes, the batches in progress almost always belong to different files."""
-    half = sum(entry.size for entry in files) / 2
-    cut, seen = len(files), 0
-    for i, entry in enumerate(files):
-        if seen >= half:
-            cut = i
-            break
-        seen += entry.size
-    lanes = [_batches(repo, files[:cut], create), _batches(repo, files[cut:], create)]
+    first, second = split_in_two(files)
+    lanes = [_batches(repo, first, create), _batches(repo, second, create)]
     while lanes:
         for lane in list(lanes):
             batch = next(lane, None)
@@ -129,6 +123,18 @@ def _two_lanes(
                 lanes.remove(lane)
             else:
                 yield batch
+
+
+def split_in_two(files: Sequence[Entry]) -> tuple[Sequence[Entry], Sequence[Entry]]:
+    """The files cut where half of their bytes lie before the cut (order kept)."""
+    half = sum(entry.size for entry in files) / 2
+    cut, seen = len(files), 0
+    for i, entry in enumerate(files):
+        if seen >= half:
+            cut = i
+            break
+        seen += entry.size
+    return files[:cut], files[cut:]
 
 
 def _batches(

@@ -14,9 +14,12 @@ snapshots restore completely (what is still good).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import Any
 
 import blake3
 
+from clawkeeper.backup import forked
 from clawkeeper.backup.index import IndexEntry, MasterIndex
 from clawkeeper.backup.marks import load_marks
 from clawkeeper.backup.packs import PackFormatError, pack_id_from_name, pack_object_name, parse_pack
@@ -31,12 +35,13 @@ from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import BlobCorrupt, Repository
 from clawkeeper.backup.snapshots import Snapshot, iter_tree, load_snapshot
 from clawkeeper.backup.targets.base import ObjectMissing, TargetError
-from clawkeeper.backup.tree import EntryType, TreeFormatError
+from clawkeeper.backup.tree import TreeFormatError
 from clawkeeper.effects.fs import atomic_write_json
 from clawkeeper.errors import ClawkeeperError
 from clawkeeper.outcomes import Outcome
 
-VERIFY_WORKERS = 3
+VERIFY_THREADS = 3  # remote repositories: reads overlap network latency
+VERIFY_PROCESSES = min(os.cpu_count() or 1, 8)  # local repositories: forked workers, one per core
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class _Verifier:
             mode = "read-data"
         self.report = VerifyReport(mode=mode)
         self.bad_blobs: dict[bytes, str] = {}
+        self.pack_hash_threads = blake3.blake3.AUTO  # 1 in forked workers: they fill the cores already
 
     def problem(self, kind: str, name: str, message: str) -> None:
         self.report.problems.append(Problem(kind, name, message))
@@ -119,13 +125,17 @@ class _Verifier:
         index = self._load_index()
         listed = {pack_id_from_name(info.name): info.size for info in self.repo.target.list("data")}
         self._check_packs_exist(index, listed)
+        walked: VerifyReport | None = None
         if self.options.read_data or self.options.sample_percent is not None:
-            self._read_packs(index, self._packs_to_read(index))
+            walked = self._read_packs(index, self._packs_to_read(index))
         unreadable_marks: list[str] = []
         load_marks(self.repo, unreadable_marks)
         for mark_id in unreadable_marks:
             self.report.notes.append(f"prune mark {mark_id[:8]} does not read; a prune will discard it")
-        self._check_snapshots(index)
+        if walked is not None and not self.bad_blobs:
+            self._adopt_walk(walked)
+        else:  # not walked yet, or walked before the packs showed damaged blobs: walk (again)
+            self._check_snapshots(index)
         return self.report
 
     def _load_index(self) -> MasterIndex:
@@ -183,14 +193,26 @@ class _Verifier:
         self.report.notes.append(f"sample: {count} of {len(packs)} packs, continuing the rotation")
         return chosen
 
-    def _read_packs(self, index: MasterIndex, packs: list[str]) -> None:
+    def _read_packs(self, index: MasterIndex, packs: list[str]) -> VerifyReport | None:
+        """Read `packs` back. With forked workers, the snapshots are walked meanwhile (returned)."""
         by_pack = index.pack_blobs()
         total = sum(index.pack_sizes[p] for p in packs)
         reporter = Reporter(self.progress, "verify", total_bytes=total, total_items=len(packs))
-        # packs are checked on worker threads (reading, BLAKE3, AES-GCM and zstd release the GIL);
-        # results come back in order and are recorded here, on one thread
-        with ThreadPoolExecutor(max_workers=VERIFY_WORKERS, thread_name_prefix="verify") as pool:
-            checks = pool.map(lambda p: self._check_pack(p, by_pack.get(p, [])), packs)
+        walked: VerifyReport | None = None
+        with contextlib.ExitStack() as stack:
+            if forked.usable(self.repo.target, VERIFY_PROCESSES) and len(packs) > 1:
+                # processes check the packs while this one walks the snapshots' file lists
+                self.pack_hash_threads = 1
+                executor = stack.enter_context(forked.pool(VERIFY_PROCESSES, (self, by_pack)))
+                checks: Iterator[_PackCheck] = executor.map(_check_pack_forked, packs)
+                walked = self._walk_aside(index)
+            else:
+                # threads: reading, BLAKE3, AES-GCM and zstd release the GIL
+                threads = stack.enter_context(
+                    ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify")
+                )
+                checks = threads.map(lambda p: self._check_pack(p, by_pack.get(p, [])), packs)
+            # results come back in order and are recorded here, in this process, on one thread
             for pack_id, check in zip(packs, checks, strict=True):
                 if check.unreadable is not None:
                     self._damage_pack(pack_id, f"cannot be read: {check.unreadable}")
@@ -205,6 +227,24 @@ class _Verifier:
                     self._bad_blob(blob_id, pack_id, reason)
                 reporter.advance(check.size, 1, current=pack_id[:12])
         reporter.finish()
+        return walked
+
+    def _walk_aside(self, index: MasterIndex) -> VerifyReport:
+        """`_check_snapshots` into a report of its own (adopted if the packs turn out intact)."""
+        own = self.report
+        self.report = VerifyReport(mode=own.mode)
+        try:
+            self._check_snapshots(index)
+            return self.report
+        finally:
+            self.report = own
+
+    def _adopt_walk(self, walked: VerifyReport) -> None:
+        self.report.snapshots += walked.snapshots
+        self.report.problems.extend(walked.problems)
+        self.report.damaged_files.extend(walked.damaged_files)
+        self.report.damaged_snapshots.extend(walked.damaged_snapshots)
+        self.report.intact_snapshots.extend(walked.intact_snapshots)
 
     def _check_pack(self, pack_id: str, indexed: list[tuple[bytes, IndexEntry]]) -> _PackCheck:
         """Read one pack back and check everything in it. Touches no shared state."""
@@ -215,7 +255,7 @@ class _Verifier:
             check.unreadable = _message(exc)
             return check
         check.size = len(data)
-        if blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest() != pack_id:
+        if blake3.blake3(data, max_threads=self.pack_hash_threads).hexdigest() != pack_id:
             check.pack_problems.append("content does not match its name (bytes changed)")
         try:
             header = parse_pack(data, self.repo.cipher)
@@ -244,6 +284,7 @@ class _Verifier:
     def _check_snapshots(self, index: MasterIndex) -> None:
         ids = self.repo.list_ids("snapshots")
         reporter = Reporter(self.progress, "verify snapshots", total_items=len(ids))
+        clean: set[bytes] = set()
         for snapshot_id in ids:
             short = snapshot_id[:8]
             self.report.snapshots += 1
@@ -260,16 +301,18 @@ class _Verifier:
                     self.problem("snapshot", short, f"snapshot {short}: its file list is damaged ({reason})")
                     damaged = True
             if not damaged:
-                damaged = self._check_tree(index, snapshot, short)
+                damaged = self._check_tree(index, snapshot, short, clean)
             (self.report.damaged_snapshots if damaged else self.report.intact_snapshots).append(snapshot_id)
             reporter.advance(items=1, current=short)
         reporter.finish()
 
-    def _check_tree(self, index: MasterIndex, snapshot: Snapshot, short: str) -> bool:
+    def _check_tree(self, index: MasterIndex, snapshot: Snapshot, short: str, clean: set[bytes]) -> bool:
+        """Check every file's chunks; `clean` holds chunk lists already found whole in this walk
+        (snapshots share most files, so most are checked once)."""
         damaged = False
         try:
-            for entry in iter_tree(self.repo, snapshot):
-                if entry.type is not EntryType.FILE:
+            for entry in iter_tree(self.repo, snapshot, files_only=True):
+                if entry.chunks in clean:
                     continue
                 for blob_id in entry.content:
                     reason = self._blob_problem(index, blob_id)
@@ -282,6 +325,8 @@ class _Verifier:
                             "snapshot", short, f"snapshot {short}: /{entry.path} is damaged ({reason})"
                         )
                         break
+                else:
+                    clean.add(entry.chunks)
         except (BlobCorrupt, TreeFormatError) as exc:
             self.problem("snapshot", short, f"snapshot {short}: its file list is unreadable: {_message(exc)}")
             return True
@@ -303,6 +348,13 @@ class _PackCheck:
     unreadable: str | None = None
     pack_problems: list[str] = field(default_factory=list)
     bad_blobs: list[tuple[bytes, str]] = field(default_factory=list)
+
+
+def _check_pack_forked(pack_id: str) -> _PackCheck:
+    """`_Verifier._check_pack` in a forked worker, on the parent's verifier and pack map."""
+    verifier, by_pack = forked.state()
+    assert isinstance(verifier, _Verifier)  # noqa: S101 - set by _read_packs before the fork
+    return verifier._check_pack(pack_id, by_pack.get(pack_id, []))
 
 
 def _message(exc: Exception) -> str:

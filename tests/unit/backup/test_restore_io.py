@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import blake3
 import pytest
 
 from clawkeeper.backup import create as create_module
-from clawkeeper.backup import restore_files, scratch
+from clawkeeper.backup import restore_files, restore_lanes, scratch
 from clawkeeper.backup.blobstream import MAX_GAP, MAX_SPAN, Wanted, spans
 from clawkeeper.backup.compress import StreamCompressor
 from clawkeeper.backup.create import create_snapshot
@@ -84,13 +85,27 @@ def test_neighbouring_blobs_are_read_in_one_request() -> None:
     assert all(end - start <= MAX_SPAN for _p, start, end in spans(huge))
 
 
-@pytest.fixture
-def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches of a few chunks and files, so every boundary case happens in a small test."""
+@pytest.fixture(params=["one process", "two processes"])
+def small_batches(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Batches of a few chunks and files, so every boundary case happens in a small test; once
+    written by this process alone, once split with a forked one (as local restores of 32 MiB
+    and more are)."""
+    forking = request.param == "two processes"
+    monkeypatch.setattr(restore_lanes, "FORK_MIN_BYTES", 0 if forking else 1 << 62)
+    forks: list[int] = []
+    real = restore_lanes.write_in_two_processes
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        forks.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(restore_lanes, "write_in_two_processes", counted)
     monkeypatch.setattr(restore_files, "BATCH_BLOBS", 5)
     monkeypatch.setattr(restore_files, "BATCH_BYTES", 64 * 1024)
     monkeypatch.setattr(restore_files, "BATCH_FILES", 3)
     monkeypatch.setattr(restore_files, "AHEAD_BATCHES", 2)
+    yield
+    assert bool(forks) == forking  # the restores did take the path this variant is about
 
 
 def _mixed_tree(root: Path) -> None:
@@ -158,19 +173,22 @@ def test_a_damaged_chunk_fails_the_restore_and_leaves_no_half_written_file(
         assert path.read_bytes() == (source / path.name).read_bytes() or path.name == "memory.sqlite"
 
 
+@pytest.mark.parametrize("damaged", ["note-11.md", "big.bin"])  # the second half's, the first's
 def test_in_place_restore_replaces_nothing_when_a_chunk_is_damaged(
-    repo: Repository, tmp_path: Path, small_batches: None
+    repo: Repository, tmp_path: Path, small_batches: None, damaged: str
 ) -> None:
     source = tmp_path / "src"
     _mixed_tree(source)
     sources = plain_sources([source])
     snap = create_snapshot(repo, sources).snapshot.id
-    _damage_last_chunk_of(repo, snap, "note-11.md")
+    _damage_last_chunk_of(repo, snap, damaged)
+    big = (source / "big.bin").read_bytes()
     for path in source.glob("note-*.md"):
         path.write_text("changed since the snapshot\n")
-    with pytest.raises(BlobCorrupt):
+    with pytest.raises(BlobCorrupt, match=damaged.replace(".", r"\.")):
         restore_snapshot(repo, snap, RestoreOptions(in_place=True, safety_sources=sources))
     assert all(p.read_text() == "changed since the snapshot\n" for p in source.glob("note-*.md"))
+    assert (source / "big.bin").read_bytes() == big
     assert not [p for p in source.iterdir() if p.name.startswith(".clawkeeper-restore-")]
 
 

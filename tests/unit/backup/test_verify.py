@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from clawkeeper.backup import forked, verify
 from clawkeeper.backup.create import create_snapshot
 from clawkeeper.backup.packs import pack_object_name
 from clawkeeper.backup.repository import Credentials, Repository, init_repository
@@ -46,9 +49,16 @@ def test_a_fresh_repository_verifies_in_every_mode(repo: Repository, tmp_path: P
         assert report.snapshots == 2 and len(report.intact_snapshots) == 2
 
 
+@pytest.mark.parametrize("workers", ["processes", "threads"])
 def test_a_flipped_byte_is_found_by_read_data_and_named_by_pack_file_and_snapshot(
-    repo: Repository, repo_path: Path, tmp_path: Path
+    repo: Repository, repo_path: Path, tmp_path: Path, workers: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # local repositories are read back by forked workers (remote ones by threads): same findings
+    if workers == "threads":
+        monkeypatch.setattr(verify, "VERIFY_PROCESSES", 1)
+    else:
+        monkeypatch.setattr(verify, "VERIFY_PROCESSES", 2)
+        assert forked.usable(repo.target, 2)
     snap_a, snap_b, _a, b = two_snapshots(repo, tmp_path)
     pack_id, offset = pack_of(repo, snap_a, "secret.json")
     pack_file = repo_path / pack_object_name(pack_id)
@@ -133,7 +143,8 @@ class RecordingTarget(LocalTarget):
         return super().read(name)
 
 
-def test_samples_rotate_through_every_pack(tmp_path: Path) -> None:
+def test_samples_rotate_through_every_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "VERIFY_PROCESSES", 1)  # threads: the recording target sees every read
     init_repository(LocalTarget(tmp_path / "r"), Credentials(passphrase=PASSPHRASE), pack_size=32 * 1024)
     target = RecordingTarget(tmp_path / "r")
     repo = Repository.open(target, Credentials(passphrase=PASSPHRASE))

@@ -131,7 +131,12 @@ class PluginsProbe:
 
 
 class ChannelsParams(KindParams):
-    pass
+    gateway_wait_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        le=120_000,
+        description="how long `channels status` waits for the gateway (2026.9 waits 60 s by default)",
+    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,12 @@ class ChannelsProbe:
     requires: frozenset[Requirement] = frozenset({Requirement.CLI})
 
     def measure(self, env: ProbeEnv, timeout_s: float) -> Measurement:
-        code, document, stderr = run_json(env, ("channels", "status", "--json"), timeout_s, "channels status")
+        code, document, stderr = run_json(
+            env,
+            ("channels", "status", "--json", "--timeout", str(self.params.gateway_wait_ms)),
+            timeout_s,
+            "channels status",
+        )
         if code != 0 or not isinstance(document, dict):
             return Measurement(
                 result={"ok": False, "channels": [], "issues": []},

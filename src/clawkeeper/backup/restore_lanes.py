@@ -1,0 +1,133 @@
+"""A restore in two processes: this one writes the first half of the bytes, a forked one the second.
+
+Restoring is CPU work around every chunk (decrypt, decompress, hash, write) plus the kernel's
+work of putting a gigabyte into the page cache. Threads share one GIL and spend much of a
+restore handing it over; two processes each run `_Restorer.write_lane` on their half of the
+files, with their own threads, and only small messages cross between them: progress from the
+child, and at the end its counts and in-place swaps.
+
+If either half fails, the other is stopped (the child at its next finished file) and neither
+leaves temporaries behind; the error raised is the first one. Only for a local repository
+(`forked.usable`) and a restore big enough to be worth a process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from clawkeeper.backup import forked
+from clawkeeper.backup.progress import Reporter
+from clawkeeper.backup.restore_files import split_in_two
+from clawkeeper.backup.tree import Entry
+
+if TYPE_CHECKING:
+    from clawkeeper.backup.repository import Repository
+    from clawkeeper.backup.restore import DirFds, _Restorer
+
+FORK_MIN_BYTES = 32 * 1024 * 1024  # below this a second process costs more than it saves
+PROGRESS_EVERY_S = 0.1
+
+
+class LaneStopped(Exception):
+    """The other half failed: this one stops at its next finished file."""
+
+
+@dataclass
+class LaneDone:
+    files: int = 0
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    swaps: list[tuple[int, str]] = field(default_factory=list)  # index in the lane, temporary name
+
+
+@dataclass
+class _Job:
+    restorer: _Restorer
+    files: Sequence[Entry]
+    dirs: DirFds
+    progress: Connection
+    stop: Any  # a multiprocessing Event
+
+
+def worth_forking(repo: Repository, files: Sequence[Entry]) -> bool:
+    return forked.usable(repo.target, 2) and len(files) > 1 and sum(e.size for e in files) >= FORK_MIN_BYTES
+
+
+def write_in_two_processes(
+    restorer: _Restorer, files: Sequence[Entry], dirs: DirFds, reporter: Reporter
+) -> list[tuple[Entry, str]]:
+    mine, theirs = split_in_two(files)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    stop = context.Event()
+
+    def relay() -> None:
+        while receive.poll():
+            nbytes, items, current = receive.recv()
+            reporter.advance(nbytes, items, current)
+
+    def advance(nbytes: int, items: int, current: str) -> None:
+        reporter.advance(nbytes, items, current)
+        relay()
+
+    with forked.pool(1, _Job(restorer, theirs, dirs, send, stop)) as executor:
+        other = executor.submit(_other_lane)
+        try:
+            swaps = restorer.write_lane(list(mine), dirs, advance)
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(Exception):  # its own failure, if any, is not the first
+                done = other.result()
+                restorer.discard([(theirs[i], temp) for i, temp in done.swaps], dirs)
+            raise
+        while not other.done():
+            if receive.poll(PROGRESS_EVERY_S):
+                relay()
+        try:
+            done = other.result()
+        except BaseException:
+            restorer.discard(swaps, dirs)
+            raise
+        relay()
+    restorer.result.files += done.files
+    restorer.result.bytes += done.bytes
+    restorer.result.warnings.extend(done.warnings)
+    return swaps + [(theirs[i], temp) for i, temp in done.swaps]
+
+
+def _other_lane() -> LaneDone:
+    """In the forked process: write the second half, report progress, return counts and swaps."""
+    job = forked.state()
+    assert isinstance(job, _Job)  # noqa: S101 - set by write_in_two_processes before the fork
+    result = job.restorer.result
+    files_before, bytes_before, warnings_before = result.files, result.bytes, len(result.warnings)
+    pending = [0, 0]
+    last = time.monotonic()
+
+    def advance(nbytes: int, items: int, current: str) -> None:
+        nonlocal last
+        if job.stop.is_set():
+            raise LaneStopped("the other half of the restore failed")
+        pending[0] += nbytes
+        pending[1] += items
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_S:
+            job.progress.send((pending[0], pending[1], current))
+            pending[0] = pending[1] = 0
+            last = now
+
+    swaps = job.restorer.write_lane(list(job.files), job.dirs, advance)
+    job.progress.send((pending[0], pending[1], None))
+    position = {id(entry): i for i, entry in enumerate(job.files)}
+    return LaneDone(
+        files=result.files - files_before,
+        bytes=result.bytes - bytes_before,
+        warnings=result.warnings[warnings_before:],
+        swaps=[(position[id(entry)], temp) for entry, temp in swaps],
+    )
