@@ -16,15 +16,19 @@ Results go to <workdir>/results.json and a Markdown table on stdout (for docs/be
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -62,27 +66,64 @@ def du(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+class TreeMemory:
+    """Samples the summed PSS of a process and all its descendants every `interval` seconds.
+
+    /usr/bin/time's peak RSS is the largest single process; clawkeeper's verify and restore fork
+    workers that share copy-on-write pages with their parent, so the tree's PSS (each shared page
+    split between the processes that map it) is the honest total."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                procs = []
+            total = 0
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_full_info().pss
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(self.peak / 2**20, 1)
+
+
 def timed(argv: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     os.sync()
     stats_file = log.with_suffix(".time")
     started = time.monotonic()
     with log.open("w") as out:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             ["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(stats_file), *argv],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            timeout=3600,
-            check=False,
         )
+        memory = TreeMemory(proc.pid)
+        returncode = proc.wait(timeout=3600)
+        tree_pss = memory.stop()
     wall = time.monotonic() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}; see {log}")
+    if returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {returncode}; see {log}")
     elapsed, rss_kb, user, system = stats_file.read_text().split()[-4:]
     return {
         "wall_s": round(wall, 3),
         "time_s": float(elapsed),
-        "peak_rss_mb": round(int(rss_kb) / 1024, 1),
+        "peak_rss_mb": round(int(rss_kb) / 1024, 1),  # the largest single process
+        "peak_tree_pss_mb": tree_pss,  # all its processes together (sampled every 0.1 s)
         "user_s": float(user),
         "sys_s": float(system),
     }
@@ -301,6 +342,18 @@ def table(ck: dict[str, Any], restic: dict[str, Any]) -> list[dict[str, Any]]:
             "peak RSS, verify (MB)",
             ck["full read-back verify"]["peak_rss_mb"],
             restic["full read-back verify"]["peak_rss_mb"],
+        ),
+        *(
+            (
+                f"peak PSS of all processes, {label} (MB)",
+                ck[step]["peak_tree_pss_mb"],
+                restic[step]["peak_tree_pss_mb"],
+            )
+            for label, step in (
+                ("first backup", "first backup"),
+                ("restore", "full restore"),
+                ("verify", "full read-back verify"),
+            )
         ),
     ]
     out = []

@@ -15,6 +15,7 @@ import pytest
 from tests.lab.conftest import LabPool
 
 from clawkeeper.agent.sandbox import Sandbox
+from clawkeeper.backup import restore_lanes
 from clawkeeper.backup.create import BackupOptions, create_snapshot
 from clawkeeper.backup.openclaw_facts import openclaw_facts
 from clawkeeper.backup.repository import Credentials, init_repository
@@ -38,8 +39,11 @@ def own_instance(lab_pool: LabPool) -> Iterator[Sandbox]:
 
 
 def test_a_live_agent_restores_into_a_state_the_same_version_starts_from(
-    own_instance: Sandbox, tmp_path: Path
+    own_instance: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a lab state is smaller than the 32 MiB from which a restore splits into two processes:
+    # split this one too, so the way big agents are restored is the way that is started from
+    monkeypatch.setattr(restore_lanes, "FORK_MIN_BYTES", 0)
     target = own_instance.target()
     assert target.state_dir is not None
     facts = openclaw_facts(target)
