@@ -130,7 +130,7 @@ def split_in_two(files: Sequence[Entry]) -> tuple[Sequence[Entry], Sequence[Entr
     half = sum(entry.size for entry in files) / 2
     cut, seen = len(files), 0
     for i, entry in enumerate(files):
-        if seen >= half:
+        if seen + entry.size / 2 >= half:  # the file straddling the middle goes where most of it lies
             cut = i
             break
         seen += entry.size

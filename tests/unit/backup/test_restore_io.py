@@ -324,3 +324,25 @@ def test_scratch_folders_of_killed_backups_are_removed_by_the_next_one(tmp_path:
         assert inside.name.startswith(f"{scratch.PREFIX}{os.getpid()}-")
         assert inside.stat().st_mode & 0o777 == 0o700
     assert not inside.exists()
+
+
+def test_two_process_lanes_balance_cost_and_keep_path_order() -> None:
+    def file(path: str, size: int, chunks: int = 1) -> Entry:
+        ids = b"\0" * 32 * chunks
+        return Entry(path=path, type=EntryType.FILE, mode=0o600, mtime_ns=0, size=size, chunks=ids)
+
+    mib = 2**20
+    files = [
+        *(file(f"agents/s{i:04d}.jsonl", 90_000) for i in range(3000)),  # ~270 MB of transcripts
+        file("models/m0.gguf", 300 * mib, 20),
+        file("models/m1.gguf", 200 * mib, 13),
+        file("state/memory.sqlite", 100 * mib, 25_600),  # few bytes per chunk: a database
+    ]
+    first, second = restore_lanes.split_balanced(files, restore_lanes.restore_cost)
+    assert sorted(first + second, key=lambda e: e.path) == files  # every file, once
+    for lane in (first, second):
+        assert [e.path for e in lane] == sorted(e.path for e in lane)  # path order kept
+    costs = [sum(map(restore_lanes.restore_cost, lane)) for lane in (first, second)]
+    assert max(costs) <= 1.1 * min(costs)  # a contiguous cut would put the 300 MB model on one side
+    in_first = {e.path for e in first}
+    assert ("models/m0.gguf" in in_first) != ("models/m1.gguf" in in_first)  # the big two are split
