@@ -24,6 +24,7 @@ import secrets
 import stat
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,10 +258,11 @@ class _Restorer:
         finally:
             dirs.close()
             os.close(root_fd)
-        if self.options.check_databases:
+        if self.options.check_databases:  # those not checked as soon as they were written
+            checked = self.result.databases
             for entry in entries:
-                if entry.type is EntryType.FILE and entry.is_sqlite:
-                    self.result.databases[entry.path] = integrity_check(self.root / entry.path, quick=True)
+                if entry.type is EntryType.FILE and entry.is_sqlite and entry.path not in checked:
+                    checked[entry.path] = integrity_check(self.root / entry.path, quick=True)
         for root in self.snapshot.roots:
             self.result.roots[root["path"]] = str(self.root / root["path"].lstrip("/"))
         return self.result
@@ -321,15 +323,22 @@ class _Restorer:
             os.close(opened.fd)
             if self.in_place:
                 swaps.append((entry, temps[id(entry)]))
+            elif entry.is_sqlite and self.options.check_databases:
+                # its quick_check runs beside the files still being written (SQLite drops the GIL)
+                checks[entry.path] = checker.submit(integrity_check, self.root / entry.path, quick=True)
             self.result.files += 1
             self.result.bytes += opened.written
             advance(opened.written, 1, entry.path)
 
-        try:
-            write_files(self.repo, files, create, finish, abandon)
-        except BaseException:
-            self.discard(swaps, dirs)  # nothing replaced yet: remove the finished temporaries too
-            raise
+        checks: dict[str, Future[str]] = {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore-check") as checker:
+            try:
+                write_files(self.repo, files, create, finish, abandon)
+            except BaseException:
+                self.discard(swaps, dirs)  # nothing replaced yet: remove the finished temporaries too
+                raise
+            for path, check in checks.items():
+                self.result.databases[path] = check.result()
         return swaps
 
     def discard(self, swaps: Sequence[tuple[Entry, str]], dirs: DirFds) -> None:

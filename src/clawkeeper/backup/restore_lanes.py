@@ -49,6 +49,7 @@ class LaneDone:
     files: int = 0
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
+    databases: dict[str, str] = field(default_factory=dict)  # quick_check results, as written
     swaps: list[tuple[int, str]] = field(default_factory=list)  # index in the lane, temporary name
 
 
@@ -127,6 +128,7 @@ def write_in_two_processes(
     restorer.result.files += done.files
     restorer.result.bytes += done.bytes
     restorer.result.warnings.extend(done.warnings)
+    restorer.result.databases.update(done.databases)
     return swaps + [(theirs[i], temp) for i, temp in done.swaps]
 
 
@@ -136,6 +138,7 @@ def _other_lane() -> LaneDone:
     assert isinstance(job, _Job)  # noqa: S101 - set by write_in_two_processes before the fork
     result = job.restorer.result
     files_before, bytes_before, warnings_before = result.files, result.bytes, len(result.warnings)
+    databases_before = set(result.databases)
     pending = [0, 0]
     last = time.monotonic()
 
@@ -158,5 +161,6 @@ def _other_lane() -> LaneDone:
         files=result.files - files_before,
         bytes=result.bytes - bytes_before,
         warnings=result.warnings[warnings_before:],
+        databases={k: v for k, v in result.databases.items() if k not in databases_before},
         swaps=[(position[id(entry)], temp) for entry, temp in swaps],
     )
