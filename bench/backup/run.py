@@ -3,14 +3,18 @@
     .venv/bin/python bench/backup/run.py --workdir /tmp/ck-bench            # ~1 GiB corpus
     .venv/bin/python bench/backup/run.py --workdir /tmp/ck-bench4 --scale 4 # memory flatness
 
-Both tools encrypt (restic always does; clawkeeper with its default AES-256-GCM and a
-passphrase). The steps alternate between the tools so neither gets a warmer cache: first backup,
-backup with nothing changed, the 5 % change (bench/backup/corpus.py), backup after it, full
-restore into an empty folder, full read-back verify (`restic check --read-data`). Each step runs
-under /usr/bin/time for wall time and peak RSS. The database is held open by a live writer
-process throughout (its 5 % change goes through that connection), as an agent would.
+Both tools encrypt (restic always does; clawkeeper with its default AES-256-GCM). clawkeeper runs
+twice: unlocked by a 0600 key file ("clawkeeper", what unattended backups use) and by a
+passphrase from the environment ("clawkeeper-passphrase", as restic is). The steps alternate
+between the tools so neither gets a warmer cache: first backup, backup with nothing changed, the
+5 % change (bench/backup/corpus.py), backup after it, full restore into an empty folder, full
+read-back verify (`restic check --read-data`). Each step runs under /usr/bin/time (wall time,
+peak RSS of the largest process) while the PSS of the whole process tree is sampled. The
+database is held open by a live writer process throughout (its 5 % change goes through that
+connection), as an agent would.
 
-Results go to <workdir>/results.json and a Markdown table on stdout (for docs/benchmarks.md).
+Results go to <workdir>/results.json and one Markdown table per clawkeeper mode on stdout (for
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -153,20 +157,25 @@ class Tool:
 
     def argv(self, step: str) -> list[str]:
         ck = [str(CLAWKEEPER), "backup"]
-        if self.name == "clawkeeper":
+        if self.name.startswith("clawkeeper"):
+            # "clawkeeper": unlocked by its 0600 key file (what unattended backups use);
+            # "clawkeeper-passphrase": by the passphrase in the environment, like restic
+            key_file = self.workdir / "clawkeeper.key"
+            key = [] if self.name.endswith("passphrase") else ["--key-file", str(key_file)]
             return {
-                "init": [*ck, "init", "--repo", str(self.repo)],
-                "backup": [*ck, "create", "--repo", str(self.repo), "--state-dir", str(self.source)],
+                "init": [*ck, "init", "--repo", str(self.repo), *key],
+                "backup": [*ck, "create", "--repo", str(self.repo), *key, "--state-dir", str(self.source)],
                 "restore": [
                     *ck,
                     "restore",
                     "latest",
                     "--repo",
                     str(self.repo),
+                    *key,
                     "--to",
                     str(self.restore_dir),
                 ],
-                "verify": [*ck, "verify", "--repo", str(self.repo), "--read-data"],
+                "verify": [*ck, "verify", "--repo", str(self.repo), *key, "--read-data"],
             }[step]
         return {
             "init": ["restic", "-r", str(self.repo), "init"],
@@ -233,7 +242,7 @@ def main() -> int:
     parser.add_argument(
         "--drop-caches", action="store_true", help="drop the page cache before each step (root)"
     )
-    parser.add_argument("--tools", default="clawkeeper,restic")
+    parser.add_argument("--tools", default="clawkeeper,clawkeeper-passphrase,restic")
     parser.add_argument("--keep", action="store_true", help="keep the repositories and restores afterwards")
     args = parser.parse_args()
     workdir: Path = args.workdir.resolve()
@@ -271,7 +280,7 @@ def main() -> int:
                 drop_caches(args.drop_caches)
                 results[tool.name][label] = tool.run(step, label.split(",")[0].replace(" ", "-"))
                 results[tool.name][f"repo after {label}"] = du(tool.repo)
-                print(f"{tool.name:10} {label}: {results[tool.name][label]}", flush=True)
+                print(f"{tool.name:21} {label}: {results[tool.name][label]}", flush=True)
         writer.stdin.write("change\n")
         writer.stdin.flush()
         print(f"change: {writer.stdout.readline().strip()}", flush=True)
@@ -279,7 +288,7 @@ def main() -> int:
             drop_caches(args.drop_caches)
             results[tool.name]["backup after 5% change"] = tool.run("backup", "after-change")
             results[tool.name]["repo after change"] = du(tool.repo)
-            print(f"{tool.name:10} after change: {results[tool.name]['backup after 5% change']}", flush=True)
+            print(f"{tool.name:21} after change: {results[tool.name]['backup after 5% change']}", flush=True)
     finally:
         writer.stdin.close()
         writer.wait(timeout=60)
@@ -287,20 +296,25 @@ def main() -> int:
         for tool in tools:
             drop_caches(args.drop_caches)
             results[tool.name][label] = tool.run(step, label.replace(" ", "-"))
-            print(f"{tool.name:10} {label}: {results[tool.name][label]}", flush=True)
+            print(f"{tool.name:21} {label}: {results[tool.name][label]}", flush=True)
     for tool in tools:
         results[tool.name]["restore check"] = check_restore(tool, source)
-        print(f"{tool.name:10} restore check: {results[tool.name]['restore check']}", flush=True)
+        print(f"{tool.name:21} restore check: {results[tool.name]['restore check']}", flush=True)
 
     summary = {"corpus_bytes": du(source), "scale": args.scale, "results": results}
-    if {"clawkeeper", "restic"} <= set(results):
-        summary["table"] = table(results["clawkeeper"], results["restic"])
-        print(render(summary["table"], summary["corpus_bytes"]))
+    if "restic" in results:
+        summary["tables"] = {
+            name: table(results[name], results["restic"]) for name in results if name.startswith("clawkeeper")
+        }
+        for name, rows in summary["tables"].items():
+            print(f"\n{name} vs restic")
+            print(render(rows, summary["corpus_bytes"]))
     (workdir / "results.json").write_text(json.dumps(summary, indent=2))
     if not args.keep:
         for tool in tools:
             shutil.rmtree(tool.repo, ignore_errors=True)
             shutil.rmtree(tool.restore_dir, ignore_errors=True)
+        (workdir / "clawkeeper.key").unlink(missing_ok=True)
     return 0
 
 
