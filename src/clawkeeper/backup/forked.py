@@ -53,11 +53,15 @@ def pool(workers: int, shared: Any) -> Iterator[Executor]:
     _state = shared
     try:
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-        with executor:
+        try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns about fork() in a process with threads; ours don't cross it
                 warnings.simplefilter("ignore", DeprecationWarning)
                 executor.submit(os.getpid).result()  # forks every worker now, with `_state` set
             yield executor
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)  # not every queued pack (Ctrl-C)
+            raise
+        executor.shutdown(wait=True)
     finally:
         _state = None
