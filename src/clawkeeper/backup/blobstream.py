@@ -50,8 +50,9 @@ def spans(wanted: list[Wanted]) -> list[tuple[str, int, int]]:
     return out
 
 
-def open_batch(repo: Repository, wanted: list[Wanted]) -> list[bytes]:
-    """The plaintexts of `wanted`, in order, each checked against its id (safe on any thread).
+def open_batch(repo: Repository, wanted: list[Wanted], *, rehash: bool = True) -> list[bytes]:
+    """The plaintexts of `wanted`, in order, each checked against its id (safe on any thread);
+    `rehash=False` trusts an authenticating cipher's proof instead (`Repository.open_blob`).
 
     Raises BlobCorrupt, naming the blob's label, when a blob is missing or has no good copy."""
     regions: dict[str, list[tuple[int, int, memoryview | None]]] = {}
@@ -68,7 +69,7 @@ def open_batch(repo: Repository, wanted: list[Wanted]) -> list[bytes]:
         entry = want.entry
         if entry is None:
             raise BlobCorrupt(f"{want.label}: chunk {want.blob_id.hex()[:12]} is missing from the repository")
-        out.append(_open_one(repo, want, entry, _sealed(regions[entry.pack_id], entry)))
+        out.append(_open_one(repo, want, entry, _sealed(regions[entry.pack_id], entry), rehash))
     return out
 
 
@@ -80,10 +81,12 @@ def _sealed(regions: list[tuple[int, int, memoryview | None]], entry: IndexEntry
     return None
 
 
-def _open_one(repo: Repository, want: Wanted, entry: IndexEntry, sealed: memoryview | None) -> bytes:
+def _open_one(
+    repo: Repository, want: Wanted, entry: IndexEntry, sealed: memoryview | None, rehash: bool
+) -> bytes:
     if sealed is not None and len(sealed) == entry.length:
         try:
-            return repo.open_blob(want.blob_id, entry, sealed)
+            return repo.open_blob(want.blob_id, entry, sealed, rehash=rehash)
         except BlobCorrupt:
             pass  # another stored copy may be good
     try:

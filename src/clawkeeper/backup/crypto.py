@@ -40,6 +40,7 @@ class Cipher(Protocol):
 
     name: str
     overhead: int
+    authenticates: bool  # `open` proves the bytes were sealed with this key for this `aad`
 
     def seal(self, plaintext: bytes | memoryview, aad: bytes) -> bytes: ...
 
@@ -51,6 +52,7 @@ class Cipher(Protocol):
 class AesGcmCipher:
     name = "aes-256-gcm"
     overhead = AEAD_OVERHEAD
+    authenticates = True
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_SIZE:
@@ -111,6 +113,7 @@ class PlainCipher:
 
     name = "none"
     overhead = 0
+    authenticates = False
 
     def seal(self, plaintext: bytes | memoryview, aad: bytes) -> bytes:
         return bytes(plaintext)

@@ -7,7 +7,8 @@ O_NOFOLLOW, so no path component can be a symlink — neither one the snapshot m
 that was already on disk — and nothing lands outside the target.
 
 Files keep their permission bits (secrets stay 0600) and mtimes; owners are kept when running as
-root. Every chunk is checked against its id as it is read. Restored SQLite databases get a
+root. Every chunk is authenticated against its id as it is read (AES-GCM binds the id; without
+encryption the id is recomputed). Restored SQLite databases get a
 `quick_check`, and in-place restores delete stale `-wal`/`-shm` sidecars, which would otherwise
 be replayed over the restored pages.
 

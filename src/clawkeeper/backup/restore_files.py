@@ -2,10 +2,11 @@
 
 This thread walks the files in snapshot order, creates each one (through the caller's
 `create`) and cuts their chunk sequence into batches. A worker takes a whole batch, reads the
-pack regions it needs (`blobstream.open_batch`: decrypt, decompress, check every chunk against
-its id) and writes each chunk at its offset with `pwritev`. Copying a gigabyte into the page
-cache is the largest single cost of a restore (~1.5 ms of kernel time per MB on this project's
-machines), so it is spread over the workers instead of queueing behind one writer thread.
+pack regions it needs (`blobstream.open_batch`: decrypt, which authenticates every chunk
+against its id, and decompress) and writes each chunk at its offset with `pwritev`. Copying a
+gigabyte into the page cache is the largest single cost of a restore (~1.5 ms of kernel time per
+MB on this project's machines), so it is spread over the workers instead of queueing behind one
+writer thread.
 
 Batches are taken alternately from two lanes (the first and the second half of the bytes), so
 two workers seldom write the same file at once (`_two_lanes`). Batches complete in order: once
@@ -172,7 +173,7 @@ def _batches(
 
 def _write_batch(repo: Repository, batch: _Batch) -> list[tuple[OpenFile, int]]:
     """Runs on a worker: fetch and check the batch's chunks, write each at its place."""
-    chunks = open_batch(repo, batch.wanted)
+    chunks = open_batch(repo, batch.wanted, rehash=False)  # AES-GCM has authenticated each one
     written: list[tuple[OpenFile, int]] = []
     run: list[bytes] = []
     run_file: OpenFile | None = None

@@ -173,6 +173,18 @@ def test_a_damaged_chunk_fails_the_restore_and_leaves_no_half_written_file(
         assert path.read_bytes() == (source / path.name).read_bytes() or path.name == "memory.sqlite"
 
 
+def test_without_encryption_a_changed_chunk_is_caught_by_its_id(tmp_path: Path, small_batches: None) -> None:
+    # restores trust AES-GCM's authentication instead of rehashing; with no cipher there is no
+    # such proof, and the chunk's id is recomputed (big.bin is random: stored raw, no zstd frame)
+    repo = init_repository(LocalTarget(tmp_path / "repo"), Credentials(), encryption="none")
+    source = tmp_path / "src"
+    _mixed_tree(source)
+    snap = create_snapshot(repo, plain_sources([source])).snapshot.id
+    _damage_last_chunk_of(repo, snap, "big.bin")
+    with pytest.raises(BlobCorrupt, match=r"big\.bin"):
+        restore_snapshot(repo, snap, RestoreOptions(target=tmp_path / "out"))
+
+
 @pytest.mark.parametrize("damaged", ["note-11.md", "big.bin"])  # the second half's, the first's
 def test_in_place_restore_replaces_nothing_when_a_chunk_is_damaged(
     repo: Repository, tmp_path: Path, small_batches: None, damaged: str
