@@ -10,14 +10,14 @@ A missing default file is fine (built-in defaults); a missing explicit file is a
 Any key can be overridden from the environment: `CLAWKEEPER_<SECTION>__<KEY>=value`, for example
 `CLAWKEEPER_LAB__PORT=18997`. Relative paths in the file are relative to the file's directory.
 Validation errors name the key, the bad value, where it came from and what is allowed.
+The file is found and read by `clawkeeper.configfile`, which also serves the validated `backup`
+and `ledger` sections to short-lived commands without building these models on every run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +27,35 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from clawkeeper.backup.settings import BackupSettings
+from clawkeeper.configfile import (  # finding and reading the file: no pydantic there
+    APP,
+    CONFIG_ENV,
+    CONFIG_FILENAME,
+    ENV_PREFIX,
+    PATH_KEYS,
+    RawConfig,
+    default_config_path,
+    find_config_file,
+    read_raw,
+)
 from clawkeeper.errors import ConfigError
 from clawkeeper.monitor.settings import MonitorSettings
 from clawkeeper.probes.settings import ProbeSettings
 
-APP = "clawkeeper"
-ENV_PREFIX = "CLAWKEEPER_"
-CONFIG_ENV = "CLAWKEEPER_CONFIG"
-CONFIG_FILENAME = "clawkeeper.toml"
+__all__ = [
+    "APP",
+    "CONFIG_ENV",
+    "CONFIG_FILENAME",
+    "ENV_PREFIX",
+    "PATH_KEYS",
+    "LoadedConfig",
+    "Settings",
+    "default_config_path",
+    "find_config_file",
+    "load_config",
+    "to_toml",
+    "validate_raw",
+]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=86400)]
@@ -138,112 +159,6 @@ class LoadedConfig:
     overrides: tuple[str, ...] = field(default_factory=tuple)  # env vars that were applied
 
 
-def default_config_path() -> Path:
-    return Path(platformdirs.user_config_dir(APP)) / CONFIG_FILENAME
-
-
-def find_config_file(explicit: Path | None, env: Mapping[str, str], cwd: Path) -> tuple[Path | None, bool]:
-    """Return (path, explicit?). An explicit path is returned even if it does not exist."""
-    if explicit is not None:
-        return explicit, True
-    from_env = env.get(CONFIG_ENV)
-    if from_env:
-        return Path(from_env), True
-    local = cwd / CONFIG_FILENAME
-    if local.is_file():
-        return local, False
-    default = default_config_path()
-    if default.is_file():
-        return default, False
-    return None, False
-
-
-def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
-    """CLAWKEEPER_A__B=v → {"a": {"b": v}}, and a map from key path to the variable name."""
-    tree: dict[str, Any] = {}
-    origin: dict[tuple[str, ...], str] = {}
-    for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or "__" not in name:
-            continue
-        parts = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
-        if any(not p for p in parts):
-            continue
-        value: Any = raw
-        if raw.startswith(("[", "{")):
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw
-        node = tree
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[parts[-1]] = value
-        origin[parts] = name
-    return tree, origin
-
-
-def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-PATH_KEYS: tuple[tuple[str, ...], ...] = (
-    ("agent", "openclaw", "binary"),
-    ("agent", "openclaw", "node"),
-    ("agent", "openclaw", "state_dir"),
-    ("agent", "openclaw", "config_path"),
-    ("agent", "openclaw", "home"),
-    ("lab", "root"),
-    ("lab", "node"),
-    ("ledger", "path"),
-    ("backup", "repo"),
-    ("backup", "key_file"),
-    ("backup", "scratch_dir"),
-    ("backup", "sftp", "known_hosts"),
-    ("backup", "sftp", "identity_file"),
-    ("backup", "s3", "credentials_file"),
-    ("probes", "workdir"),
-    ("probes", "suite_dirs"),
-    ("monitor", "store", "path"),
-    ("monitor", "collectors", "log_path"),
-    ("monitor", "collectors", "disk_paths"),
-    ("monitor", "rules", "rule_files"),
-    ("monitor", "notify", "apprise_config"),
-    ("monitor", "exporter", "token_file"),
-)
-
-
-def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
-    for key_path in PATH_KEYS:
-        node: Any = data
-        for part in key_path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            value = node.get(key_path[-1])
-            if isinstance(value, str) and value:
-                node[key_path[-1]] = _absolute(value, base)
-            elif isinstance(value, list):
-                node[key_path[-1]] = [_absolute(v, base) if isinstance(v, str) and v else v for v in value]
-
-
-def _absolute(value: str, base: Path) -> str:
-    if _URL.match(value):  # sftp://, s3://, file:// repositories are locations, not paths
-        return value
-    expanded = Path(value).expanduser()
-    return str(expanded if expanded.is_absolute() else base / expanded)
-
-
 def _format_validation_error(
     exc: ValidationError, data: Mapping[str, Any], file: Path | None, origin: Mapping[tuple[str, ...], str]
 ) -> ConfigError:
@@ -277,35 +192,18 @@ def load_config(
 ) -> LoadedConfig:
     """Find, read, merge and validate the configuration. Raises ConfigError with one clear line."""
     environ = os.environ if env is None else env
-    here = cwd or Path.cwd()
-    path, is_explicit = find_config_file(explicit, environ, here)
-    data: dict[str, Any] = {}
-    if path is not None:
-        if not path.is_file():
-            if is_explicit:
-                raise ConfigError(
-                    f"config file not found: {path}",
-                    hint="create it with `clawkeeper init` or fix the --config / CLAWKEEPER_CONFIG path",
-                )
-            path = None
-        else:
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(
-                    f"{path}: not valid TOML ({exc})", hint="fix the syntax at the line shown"
-                ) from exc
-            except OSError as exc:
-                raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-            _resolve_relative_paths(data, path.parent.resolve())
-    overrides, origin = _env_overrides(environ)
-    _resolve_relative_paths(overrides, here.resolve())
-    merged = _deep_merge(data, overrides)
+    raw = read_raw(explicit, environ, cwd or Path.cwd())
+    return LoadedConfig(
+        settings=validate_raw(raw), path=raw.path, overrides=tuple(sorted(raw.origin.values()))
+    )
+
+
+def validate_raw(raw: RawConfig) -> Settings:
+    """Validate what `configfile.read_raw` read. Raises ConfigError with one clear line."""
     try:
-        settings = Settings.model_validate(merged)
+        return Settings.model_validate(raw.data)
     except ValidationError as exc:
-        raise _format_validation_error(exc, merged, path, origin) from None
-    return LoadedConfig(settings=settings, path=path, overrides=tuple(sorted(origin.values())))
+        raise _format_validation_error(exc, raw.data, raw.path, raw.origin) from None
 
 
 def to_toml(settings: Settings) -> str:

@@ -12,6 +12,7 @@ because the capture already contains every committed transaction.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import dataclasses
 import getpass
@@ -31,14 +32,15 @@ from typing import Any, NamedTuple
 from clawkeeper import __version__
 from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_blocks
 from clawkeeper.backup.compress import PAGE_LEVEL, StreamCompressor
+from clawkeeper.backup.index import MasterIndex
 from clawkeeper.backup.marks import load_marks, marked_packs
 from clawkeeper.backup.packs import BlobKind, pack_object_name
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import Repository
 from clawkeeper.backup.scratch import scratch_folder
 from clawkeeper.backup.sessions import Session
-from clawkeeper.backup.snapshots import Snapshot, iter_tree, list_snapshots, save_snapshot
-from clawkeeper.backup.sources import SourceRoot, SourceSet
+from clawkeeper.backup.snapshots import Snapshot, list_snapshots, save_snapshot, tree_pieces
+from clawkeeper.backup.sources import SourceRoot, SourceSet, screened
 from clawkeeper.backup.sqlite_capture import (
     CapturedDatabase,
     CaptureFailed,
@@ -48,7 +50,15 @@ from clawkeeper.backup.sqlite_capture import (
     sidecar_of,
     source_signature,
 )
-from clawkeeper.backup.tree import Entry, EntryType
+from clawkeeper.backup.tree import (
+    HEX_ID,
+    Entry,
+    EntryType,
+    file_line_head,
+    lines_by_path,
+    parse_tree_line,
+    path_key,
+)
 from clawkeeper.backup.writer import BlobWriter
 from clawkeeper.errors import IntegrityError, UsageError
 
@@ -136,6 +146,8 @@ class _Planned:
     sqlite: bool = False
     sig: str | None = None  # databases: fingerprint taken before the capture starts
     reuse: Entry | None = None  # databases: the parent's unchanged entry, decided before capturing
+    line: bytes | None = None  # plain files: the parent's line, when this file's would be the same
+    head_len: int = 0  # where the content list starts in `line`
 
 
 @dataclass
@@ -161,30 +173,43 @@ def _file_signature(st: os.stat_result | _Stat) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
-class _ParentCache:
-    """The parent snapshot's file entries by path, for skipping unchanged files."""
+# A plain file's tree line after its content list: its `_file_signature` (see `tree.Entry.to_line`)
+_SIGNED_TAIL = b'","sig":"%d:%d:%d:%d"}\n'
 
-    def __init__(self, entries: dict[str, Entry], snapshot_id: str | None) -> None:
-        self.entries = entries
+
+class _ParentCache:
+    """The parent snapshot's tree lines by path (`tree.path_key`), for skipping unchanged files.
+
+    An unchanged plain file is recognised by the line it would get, compared byte for byte with
+    the parent's (path, mode, mtime, owner, size and the size:mtime:ctime:inode signature), and
+    the parent's line is stored again as it is; only lines that differ (changed files,
+    databases) are parsed."""
+
+    def __init__(self, lines: dict[bytes, bytes], snapshot_id: str | None) -> None:
+        self.lines = lines
         self.snapshot_id = snapshot_id
+        self._parsed: dict[str, Entry | None] = {}
 
     @classmethod
     def empty(cls) -> _ParentCache:
         return cls({}, None)
 
-    def reusable(self, rel: str, sig: str | None, writer: BlobWriter) -> Entry | None:
-        if sig is None:
-            return None
-        old = self.entries.get(rel)
-        if old is None or old.sig != sig:
-            return None
-        if not writer.all_known(old.chunks):
-            return None  # a chunk was pruned or sits in a pack marked for deletion: read again
-        return old
+    def entry(self, rel: str) -> Entry | None:
+        """The parent's entry for this file (None: not a file in the parent)."""
+        if rel in self._parsed:
+            return self._parsed[rel]
+        line = self.lines.get(path_key(rel))
+        entry = parse_tree_line(line) if line is not None else None
+        if entry is not None and entry.type is not EntryType.FILE:
+            entry = None
+        self._parsed[rel] = entry
+        return entry
 
     def is_database(self, rel: str, st: os.stat_result | _Stat) -> bool | None:
         """What the parent knew about this unchanged file (None: changed or new, look inside)."""
-        old = self.entries.get(rel)
+        if not self.lines:
+            return None
+        old = self.entry(rel)
         if old is None or old.sig is None:
             return None
         if old.sig == _file_signature(st):
@@ -224,9 +249,18 @@ class _Scanner:
                 self._walk(root, path, "", out)
         return out
 
-    def _planned(self, root: SourceRoot, path: str, rel: str, st: os.stat_result) -> _Planned | None:
+    def _planned(
+        self, root: SourceRoot, path: str, rel: str, st: os.stat_result, *, compare: bool = True
+    ) -> _Planned | None:
+        """The scan's record of one object (None: skipped). `compare=False`: the caller already
+        found this file's line different from the parent's."""
         mode = st.st_mode
         if stat.S_ISREG(mode):
+            same = (
+                _same_file(root, path, rel, st, self.parent.lines) if compare and self.parent.lines else None
+            )
+            if same is not None:  # unchanged, and a plain file the last time too
+                return same
             is_db = False
             if self.sqlite and st.st_size >= 512:
                 known = self.parent.is_database(rel, st)
@@ -242,14 +276,17 @@ class _Scanner:
     def _walk(self, root: SourceRoot, directory: str, rel_dir: str, out: list[_Planned]) -> None:
         try:
             with os.scandir(directory) as it:
-                children = sorted(it, key=lambda e: e.name)
+                children = sorted(it, key=_entry_name)
         except OSError as exc:
             self.warnings.append(f"cannot list {directory}: {exc.strerror}; its contents are missing")
             self.counters.unreadable += 1
             return
         databases: set[str] = set()
         excludes = self.sources.excludes
+        screens = (excludes.screen(root.role, False), excludes.screen(root.role, True))
+        lines = self.parent.lines
         for child in children:
+            name = child.name
             path = child.path
             try:
                 st = child.stat(follow_symlinks=False)
@@ -260,22 +297,60 @@ class _Scanner:
                 self.counters.unreadable += 1
                 continue
             is_dir = stat.S_ISDIR(st.st_mode)
-            rel_to_root = f"{rel_dir}{child.name}"
-            if excludes.rules and excludes.match(root, rel_to_root, path, is_dir):
+            rel_to_root = rel_dir + name
+            if screened(screens[is_dir], name, rel_to_root, path) and excludes.match(
+                root, rel_to_root, path, is_dir
+            ):
                 self.counters.excluded += 1
                 continue
-            base = sidecar_of(child.name)
-            if base is not None and base in databases:
+            if databases and sidecar_of(name) in databases:
                 self.counters.sidecars_skipped += 1
                 continue
-            item = self._planned(root, path, path.lstrip("/"), st)
+            rel = path.lstrip("/")
+            if lines:
+                same = _same_file(root, path, rel, st, lines)
+                if same is not None:
+                    out.append(same)
+                    continue
+            item = self._planned(root, path, rel, st, compare=False)
             if item is None:
                 continue
             if item.sqlite:
-                databases.add(child.name)
+                databases.add(name)
             out.append(item)
             if is_dir:
                 self._walk(root, path, f"{rel_to_root}/", out)
+
+
+def _same_file(
+    root: SourceRoot, path: str, rel: str, st: os.stat_result, lines: dict[bytes, bytes]
+) -> _Planned | None:
+    """A plain file whose tree line would be its parent line again, planned to reuse that line
+    (the scan's hot path when little changed: nothing is parsed, two byte comparisons)."""
+    mode = st.st_mode
+    if not stat.S_ISREG(mode):
+        return None
+    key = path_key(rel)
+    line = lines.get(key)
+    if line is None:
+        return None
+    size, mtime, ctime, ino, uid, gid = (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_uid,
+        st.st_gid,
+    )
+    head = file_line_head(key, mode & 0o7777, mtime, uid, gid, size)
+    if not (line.startswith(head) and line.endswith(_SIGNED_TAIL % (size, mtime, ctime, ino))):
+        return None
+    kept = _Stat(mode, size, mtime, ctime, ino, uid, gid)
+    return _Planned(root, path, rel, kept, EntryType.FILE, False, None, None, line, len(head))
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def _find_parent(
@@ -348,6 +423,7 @@ class _Backup:
         self.compressor = StreamCompressor(repo.config.compression_level)
         self.page_compressor = StreamCompressor(min(PAGE_LEVEL, repo.config.compression_level))
         self.depended_packs: set[str] = set()
+        self.depended_numbers: set[int] = set()  # pack numbers of `MasterIndex.usable_packs`
         self.hostname = options.hostname or socket.gethostname()
 
     def run(self) -> BackupResult:
@@ -383,11 +459,15 @@ class _Backup:
                 try:
                     while queue:
                         item = queue.popleft()
-                        entry = self._entry(item, parent, writer, captures, reporter)
-                        if entry is not None:
-                            entry.serialize_into(tree)
-                            if len(tree) >= TREE_FLUSH_BYTES:
-                                tree = self._store_tree(tree, writer, tree_ids, final=False)
+                        line = self._unchanged(item, writer, reporter) if item.line is not None else None
+                        if line is not None:
+                            tree += line
+                        else:
+                            entry = self._entry(item, parent, writer, captures, reporter)
+                            if entry is not None:
+                                entry.serialize_into(tree)
+                        if len(tree) >= TREE_FLUSH_BYTES:
+                            tree = self._store_tree(tree, writer, tree_ids, final=False)
                         reporter.advance(items=1, current=item.path)
                 finally:
                     captures.close()
@@ -398,7 +478,7 @@ class _Backup:
             writer.abort()
             raise
         if not self.options.dry_run:
-            self._check_dependencies()
+            self._check_dependencies(index)
         stats = self._stats(writer, time.monotonic() - started)
         meta = {**self.sources.meta(), **self.options.meta}
         if self.databases:
@@ -479,8 +559,49 @@ class _Backup:
             return _ParentCache.empty()
         if not self.options.use_files_cache:
             return _ParentCache({}, snapshot.id)
-        entries = {e.path: e for e in iter_tree(self.repo, snapshot, files_only=True)}
-        return _ParentCache(entries, snapshot.id)
+        return _ParentCache(lines_by_path(tree_pieces(self.repo, snapshot)), snapshot.id)
+
+    def _reusable(
+        self, parent: _ParentCache, rel: str, sig: str | None, writer: BlobWriter, *, database: bool = False
+    ) -> Entry | None:
+        """The parent's entry for this file when its content can be reused as it is (same
+        signature, every chunk still stored in an unmarked pack); its packs become dependencies."""
+        if sig is None:
+            return None
+        old = parent.entry(rel)
+        if old is None or old.sig != sig or (database and old.sqlite is None):
+            return None
+        packs = writer.index.usable_packs(old.chunks)
+        if packs is not None:
+            self.depended_numbers |= packs
+            return old
+        if writer.all_known(old.chunks):  # some chunks were stored by this backup
+            self.depended_packs.update(writer.index.packs_of(old.chunks))
+            return old
+        return None  # a chunk was pruned or sits in a pack marked for deletion: read again
+
+    def _unchanged(self, item: _Planned, writer: BlobWriter, reporter: Reporter) -> bytes | None:
+        """The parent's line of an unchanged plain file, once its chunks are known to be usable;
+        None sends the file down the ordinary path (which may still reuse or re-read it)."""
+        line = item.line
+        assert line is not None  # noqa: S101 - checked by the caller
+        hexed = line[item.head_len : line.rfind(b'","sig":"')]
+        if len(hexed) % HEX_ID:
+            return None
+        try:
+            chunks = binascii.unhexlify(hexed)
+        except binascii.Error:
+            return None
+        packs = writer.index.usable_packs(chunks)
+        if packs is None:
+            return None
+        self.depended_numbers |= packs
+        size = item.st.st_size
+        self.counters.files += 1
+        self.counters.files_reused += 1
+        self.counters.bytes += size
+        reporter.advance(size)
+        return line
 
     def _databases_to_capture(
         self, planned: list[_Planned], parent: _ParentCache, writer: BlobWriter
@@ -491,8 +612,8 @@ class _Backup:
         for item in planned:
             if item.sqlite:
                 item.sig = source_signature(Path(item.path))
-                old = parent.reusable(item.rel, item.sig, writer)
-                if old is not None and old.sqlite is not None:
+                old = self._reusable(parent, item.rel, item.sig, writer, database=True)
+                if old is not None:
                     item.reuse = old
                 else:
                     out.append(item)
@@ -530,7 +651,7 @@ class _Backup:
             return self._database(item, entry, parent, writer, captures, reporter)
         return self._file(item, entry, parent, writer, reporter)
 
-    def _reuse(self, entry: Entry, old: Entry, writer: BlobWriter) -> Entry:
+    def _reuse(self, entry: Entry, old: Entry) -> Entry:
         entry.size = old.size
         entry.chunks = old.chunks
         if (old.path, old.type, old.mode, old.mtime_ns, old.uid, old.gid) == (
@@ -542,7 +663,6 @@ class _Backup:
             entry.gid,
         ):
             entry.line = old.line  # same file, same metadata: skip serialising it again
-        self.depended_packs.update(writer.index.packs_of(old.chunks))
         return entry
 
     def _file(
@@ -550,13 +670,13 @@ class _Backup:
     ) -> Entry | None:
         sig = _file_signature(item.st)
         entry.sig = sig
-        old = parent.reusable(item.rel, sig, writer)
+        old = self._reusable(parent, item.rel, sig, writer)
         if old is not None:
             self.counters.files += 1
             self.counters.files_reused += 1
             self.counters.bytes += old.size
             reporter.advance(old.size)
-            return self._reuse(entry, old, writer)
+            return self._reuse(entry, old)
         try:
             fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -635,7 +755,7 @@ class _Backup:
             self.counters.databases_reused += 1
             self.counters.bytes += old.size
             reporter.advance(item.st.st_size)
-            return self._reuse(entry, old, writer)
+            return self._reuse(entry, old)
         try:
             captured, check = captures.take(item)
         except CaptureFailed as exc:
@@ -691,13 +811,14 @@ class _Backup:
             start += length
         return bytearray(view[start:])  # a copy: `tree` is never resized under a view
 
-    def _check_dependencies(self) -> None:
+    def _check_dependencies(self, index: MasterIndex) -> None:
         """Refuse to write a snapshot naming a pack that vanished under us (a prune that judged our
         session dead, say): better a failed backup than a snapshot that cannot restore."""
-        if not self.depended_packs:
+        depended = self.depended_packs | index.pack_ids(self.depended_numbers)
+        if not depended:
             return
         present = {info.name.rsplit("/", 1)[-1] for info in self.repo.target.list("data")}
-        missing = sorted(p for p in self.depended_packs if p not in present)
+        missing = sorted(p for p in depended if p not in present)
         if missing:
             raise IntegrityError(
                 f"{len(missing)} pack(s) this backup reuses were deleted while it ran "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.packs import BLOB_RECORD, BlobFlags, BlobKind, PackedBlob
@@ -263,6 +263,29 @@ class MasterIndex:
             if location is None or (location & mask) in marked:
                 return False
         return True
+
+    def usable_packs(self, blob_ids: bytes) -> set[int] | None:
+        """`all_usable` and `packs_of` in one pass: the numbers of the packs holding the ids of a
+        concatenated id list (`pack_ids` names them), or None when one is missing or sits in a
+        marked pack. Every unchanged file of a backup comes through here."""
+        get = self._entries.get
+        mask = _MAX_PACKS - 1
+        if len(blob_ids) == ID_SIZE:  # most files are one chunk
+            location = get(blob_ids)
+            if location is None or (location & mask) in self._marked_nos:
+                return None
+            return {location & mask}
+        locations = list(map(get, [blob_ids[i : i + ID_SIZE] for i in range(0, len(blob_ids), ID_SIZE)]))
+        if None in locations:
+            return None
+        numbers = {location & mask for location in cast("list[int]", locations)}
+        if self._marked_nos and not numbers.isdisjoint(self._marked_nos):
+            return None
+        return numbers
+
+    def pack_ids(self, numbers: Iterable[int]) -> set[str]:
+        """The pack ids of pack numbers from `usable_packs`."""
+        return {self._pack_ids[n] for n in numbers}
 
     def packs_of(self, blob_ids: bytes) -> set[str]:
         """The packs holding the (preferred copies of the) ids of a concatenated id list."""

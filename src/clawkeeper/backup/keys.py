@@ -25,6 +25,7 @@ import blake3
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from clawkeeper.backup.crypto import KEY_SIZE, AesGcmCipher, AuthenticationFailed
+from clawkeeper.backup.targets.base import BackupTarget, ObjectMissing
 from clawkeeper.effects.fs import atomic_write_bytes
 from clawkeeper.errors import CredentialsError
 
@@ -149,8 +150,8 @@ def seal_with_passphrase(master: MasterKey, passphrase: str, repo_id: str) -> by
     return (json.dumps(entry, indent=2) + "\n").encode()
 
 
-def open_with_passphrase(entry_bytes: bytes, passphrase: str, repo_id: str) -> MasterKey | None:
-    """The master key if `passphrase` opens this entry, None if it does not."""
+def _entry_params(entry_bytes: bytes) -> tuple[int, int, int, bytes, bytes] | None:
+    """(n, r, p, salt, sealed) of a well-formed scrypt key entry, else None."""
     try:
         entry = json.loads(entry_bytes)
         n, r, p = int(entry["n"]), int(entry["r"]), int(entry["p"])
@@ -162,7 +163,46 @@ def open_with_passphrase(entry_bytes: bytes, passphrase: str, repo_id: str) -> M
         return None
     if not (1 <= p <= 16):
         return None
-    kek = _kek(passphrase, salt, n, r, p)
+    return n, r, p, salt, sealed
+
+
+def stretch(entry_bytes: bytes, passphrase: str) -> bytes | None:
+    """The key-encryption key `passphrase` gives for this entry (scrypt with the entry's salt and
+    cost: the slow part of unlocking), or None for a malformed entry. scrypt releases the GIL, so
+    this can run on another thread beside other work; `open_with_passphrase(kek=...)` uses it."""
+    params = _entry_params(entry_bytes)
+    if params is None:
+        return None
+    n, r, p, salt, _sealed = params
+    return _kek(passphrase, salt, n, r, p)
+
+
+def stretch_passphrase(target: BackupTarget, passphrase: str) -> dict[str, bytes]:
+    """`stretch` for every key entry of the repository at `target`, by entry name (for
+    `repository.Credentials.stretched`): the 0.1 s of scrypt a passphrase costs, run wherever the
+    caller likes, e.g. on another thread while the engine is imported."""
+    out: dict[str, bytes] = {}
+    for info in target.list("keys"):
+        try:
+            kek = stretch(target.read(info.name), passphrase)
+        except ObjectMissing:
+            continue
+        if kek is not None:
+            out[info.name] = kek
+    return out
+
+
+def open_with_passphrase(
+    entry_bytes: bytes, passphrase: str, repo_id: str, *, kek: bytes | None = None
+) -> MasterKey | None:
+    """The master key if `passphrase` opens this entry, None if it does not. `kek`: what
+    `stretch(entry_bytes, passphrase)` returned, when it ran ahead."""
+    params = _entry_params(entry_bytes)
+    if params is None:
+        return None
+    n, r, p, salt, sealed = params
+    if kek is None:
+        kek = _kek(passphrase, salt, n, r, p)
     try:
         plain = AesGcmCipher(kek).open(sealed, repo_id.encode())
     except AuthenticationFailed:

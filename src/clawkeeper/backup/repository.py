@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,11 @@ class BlobCorrupt(IntegrityError):
 class Credentials:
     """How to unlock a repository: a key file, a passphrase, or both (key file wins)."""
 
-    passphrase: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
     key_file: Path | None = None
+    # key entry name -> `keys.stretch(entry, passphrase)`, when the passphrase was stretched ahead
+    # (`keys.stretch_passphrase`, on another thread): unlocking then skips scrypt for those entries
+    stretched: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,12 @@ def _unlock(target: BackupTarget, config: RepoConfig, credentials: Credentials) 
         )
     entries = target.list("keys")
     for info in entries:
-        master_or_none = open_with_passphrase(target.read(info.name), credentials.passphrase, config.repo_id)
+        master_or_none = open_with_passphrase(
+            target.read(info.name),
+            credentials.passphrase,
+            config.repo_id,
+            kek=credentials.stretched.get(info.name),
+        )
         if master_or_none is not None and key_matches(master_or_none, config.repo_id, config.key_check):
             return master_or_none
     if not entries:

@@ -154,20 +154,20 @@ def resolve_snapshot_id(repo: Repository, ref: str) -> str:
     return matches[0]
 
 
+def tree_pieces(repo: Repository, snapshot: Snapshot) -> Iterator[bytes]:
+    """The snapshot's tree stream, one TREE blob at a time. Raises BlobCorrupt on damage."""
+    for blob_id in snapshot.tree:
+        entry = repo.index.lookup(blob_id)
+        if entry is None:
+            raise BlobCorrupt(f"tree blob {blob_id.hex()[:12]} of snapshot {snapshot.short_id} is missing")
+        if entry.kind is not BlobKind.TREE:
+            raise BlobCorrupt(f"blob {blob_id.hex()[:12]} is not a tree blob")
+        yield repo.read_blob(blob_id)
+
+
 def iter_tree(repo: Repository, snapshot: Snapshot, *, files_only: bool = False) -> Iterator[Entry]:
     """The snapshot's entries in path order. Raises BlobCorrupt / TreeFormatError on damage.
 
     `files_only` yields just the regular files, parsed by the faster path backups use."""
-
-    def pieces() -> Iterator[bytes]:
-        for blob_id in snapshot.tree:
-            entry = repo.index.lookup(blob_id)
-            if entry is None:
-                raise BlobCorrupt(
-                    f"tree blob {blob_id.hex()[:12]} of snapshot {snapshot.short_id} is missing"
-                )
-            if entry.kind is not BlobKind.TREE:
-                raise BlobCorrupt(f"blob {blob_id.hex()[:12]} is not a tree blob")
-            yield repo.read_blob(blob_id)
-
-    yield from (parse_file_entries(pieces()) if files_only else parse_lines(pieces()))
+    pieces = tree_pieces(repo, snapshot)
+    yield from (parse_file_entries(pieces) if files_only else parse_lines(pieces))

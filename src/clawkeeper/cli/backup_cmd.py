@@ -1,167 +1,42 @@
 """`clawkeeper backup ...`: deduplicated, encrypted, SQLite-consistent snapshots of the agent.
 
 Every command is recorded in the ledger; the ones that change the repository or the agent's
-files also record a step (intent before, outcome after). The repository comes from `--repo`,
-`$CLAWKEEPER_BACKUP__REPO` or `backup.repo`; it is unlocked with `--key-file` / `backup.key_file`,
-else the passphrase in `$CLAWKEEPER_BACKUP_PASSPHRASE`, else a prompt on a terminal.
+files also record a step (intent before, outcome after). `backup create` lives in
+backup_create_cmd.py and what the commands share in backup_common.py; cli/lazy.py (`BACKUP`)
+names each command and imports it on first use.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from clawkeeper.backup.keys import key_file_is_private
-from clawkeeper.backup.progress import Progress as ProgressEvent
-from clawkeeper.backup.progress import ProgressCallback
-from clawkeeper.backup.repository import Credentials, Repository, init_repository, read_config
-from clawkeeper.backup.settings import PASSPHRASE_ENV, BackupSettings
+from clawkeeper.backup.repository import Credentials, Repository, init_repository
 from clawkeeper.backup.snapshots import list_snapshots, load_snapshot, resolve_snapshot_id
-from clawkeeper.backup.sources import OpenClawPaths, SourceSet, openclaw_sources, plain_sources
-from clawkeeper.backup.targets import describe, is_remote, open_target
+from clawkeeper.backup.sources import plain_sources
+from clawkeeper.backup.targets import describe, open_target
+from clawkeeper.cli.backup_common import PASSPHRASE_ENV, JsonOpt, KeyFileOpt, RepoOpt
+from clawkeeper.cli.backup_common import ask_passphrase as _ask_passphrase
+from clawkeeper.cli.backup_common import backup_settings as _settings
+from clawkeeper.cli.backup_common import open_repo as _open_repo
+from clawkeeper.cli.backup_common import progress_bar as _progress
+from clawkeeper.cli.backup_common import repo_path as _repo_path
+from clawkeeper.cli.backup_common import short_time as _short_time
+from clawkeeper.cli.backup_common import size_text as _size
 from clawkeeper.cli.context import AppContext, recorded
 from clawkeeper.cli.render import console, emit_json, err_console
 from clawkeeper.errors import UsageError, VerificationFailed
 
-if TYPE_CHECKING:
-    from clawkeeper.agent.openclaw.target import OpenClawTarget
-    from clawkeeper.backup.create import BackupOptions, BackupResult
-
-# Each command imports the engine modules it needs when it runs: every clawkeeper invocation
-# loads this module, and a scheduled `backup create` should not pay for restore, verify, prune
-# and the progress widgets it never uses.
-
-app = typer.Typer(help="Back up the whole agent and restore it.", no_args_is_help=True)
-
-RepoOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--repo",
-        "-r",
-        help="Repository: a folder, sftp://user@host:port/path or s3://bucket/prefix (default: backup.repo).",
-        envvar="CLAWKEEPER_BACKUP__REPO",
-    ),
-]
-KeyFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--key-file",
-        help="Unlock with this 0600 key file instead of a passphrase (default: backup.key_file).",
-        envvar="CLAWKEEPER_BACKUP__KEY_FILE",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (see docs/json-output.md).")]
-
-
-# shared plumbing ---------------------------------------------------------------------------------
-def _settings(app_ctx: AppContext) -> BackupSettings:
-    value = getattr(app_ctx.settings, "backup", None)
-    return value if isinstance(value, BackupSettings) else BackupSettings()
-
-
-def _repo_path(repo: str | None, settings: BackupSettings) -> str:
-    chosen = repo or settings.repo
-    if chosen is None:
-        raise UsageError(
-            "no backup repository given", hint="pass --repo PATH or set backup.repo in clawkeeper.toml"
-        )
-    return chosen if is_remote(chosen) else str(Path(chosen).expanduser())
-
-
-def _ask_passphrase(confirm: bool) -> str | None:
-    if not sys.stdin.isatty():
-        return None
-    return str(typer.prompt("Repository passphrase", hide_input=True, confirmation_prompt=confirm, err=True))
-
-
-def _credentials(repo_path: str, key_file: Path | None, settings: BackupSettings) -> Credentials:
-    key = key_file or settings.key_file
-    if key is not None:
-        key = key.expanduser()
-        if key.is_file() and not key_file_is_private(key):
-            err_console.print(f"[yellow]warning:[/] {key} is readable by other users; `chmod 600 {key}`")
-        return Credentials(key_file=key)
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    if passphrase is None:
-        with contextlib.closing(open_target(repo_path, settings)) as target:
-            config = read_config(target)
-        if config.key_mode == "passphrase":
-            passphrase = _ask_passphrase(confirm=False)
-    return Credentials(passphrase=passphrase)
-
-
-def _open_repo(app_ctx: AppContext, repo: str | None, key_file: Path | None) -> Repository:
-    settings = _settings(app_ctx)
-    path = _repo_path(repo, settings)
-    credentials = _credentials(path, key_file, settings)
-    return Repository.open(open_target(path, settings), credentials)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar (bytes, throughput, ETA) on stderr, fed by the core's callback."""
-    if not enabled or not err_console.is_terminal:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        SpinnerColumn,
-        TaskID,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def update(event: ProgressEvent) -> None:
-        task = tasks.get(event.phase)
-        if task is None:
-            task = bar.add_task(event.phase, total=event.total_bytes or None)
-            tasks[event.phase] = task
-        items = f" {event.done_items}/{event.total_items}" if event.total_items else ""
-        bar.update(task, completed=event.done_bytes, description=f"{event.phase}{items}")
-
-    with bar:
-        yield update
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "—"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
-def _short_time(iso: str) -> str:
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+# Each command imports the engine modules it needs when it runs: a command that is not run
+# should not pay for restore, verify, prune and the progress widgets.
 
 
 # init ----------------------------------------------------------------------------------------------
-@app.command("init")
 def init(
     ctx: typer.Context,
     repo: RepoOpt = None,
@@ -215,253 +90,7 @@ def init(
                 )
 
 
-# create --------------------------------------------------------------------------------------------
-def _parse_meta(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--meta {item!r} is not KEY=VALUE")
-        out[key.strip()] = value
-    return out
-
-
-def _agent_sources(
-    app_ctx: AppContext,
-    settings: BackupSettings,
-    target_choice: str | None,
-    state_dir: Path | None,
-    config_path: Path | None,
-    extra: list[Path],
-    exclude: list[str],
-    include_models: bool,
-) -> tuple[SourceSet, dict[str, Any], OpenClawTarget | None]:
-    """The sources, the agent's facts, and the target (None when the paths were given)."""
-    meta: dict[str, Any] = {}
-    warnings: list[str] = []
-    agent: OpenClawTarget | None = None
-    if state_dir is None and config_path is None:
-        from clawkeeper.backup.openclaw_facts import openclaw_facts
-        from clawkeeper.targets import resolve_target
-
-        agent = resolve_target(app_ctx.settings, target_choice)
-        facts = openclaw_facts(agent)
-        paths = OpenClawPaths(
-            facts.paths.state_dir, facts.paths.config_path, facts.paths.workspaces, tuple(extra)
-        )
-        meta.update(facts.meta)
-        warnings.extend(facts.warnings)
-    else:
-        paths = OpenClawPaths(state_dir=state_dir, config_path=config_path, extra=tuple(extra))
-    sources = openclaw_sources(
-        paths,
-        exclude=[*settings.exclude, *exclude],
-        include_models=include_models and settings.include_models,
-    )
-    if warnings:
-        sources = SourceSet(
-            sources.roots,
-            sources.excludes,
-            sources.config_path,
-            sources.config_hash,
-            sources.config_version,
-            (*sources.warnings, *warnings),
-        )
-    return sources, meta, agent
-
-
-def _with_openclaw_archive(
-    app_ctx: AppContext,
-    stack: contextlib.ExitStack,
-    agent: OpenClawTarget | None,
-    sources: SourceSet,
-    options: BackupOptions,
-    *,
-    required: bool,
-    quiet: bool,
-) -> tuple[SourceSet, BackupOptions]:
-    """Have OpenClaw write its verified archive (removed when `stack` closes) and attach it."""
-    from clawkeeper.backup.openclaw_archive import ArchiveReady, ArchiveSkipped, attach, openclaw_archive
-
-    if agent is None:
-        skipped = ArchiveSkipped("the agent was given as paths (--state-dir, PATHS), not found as a target")
-        return attach(skipped, sources, options)
-    settings = _settings(app_ctx)
-    assert app_ctx.run_id is not None  # noqa: S101 - set by recorded()
-    intent = {"target": agent.label, "required": required}
-    with app_ctx.ledger.step(app_ctx.run_id, "openclaw archive", intent) as detail:
-        status = (
-            contextlib.nullcontext()
-            if quiet or not err_console.is_terminal
-            else err_console.status("OpenClaw is writing and verifying its own archive…")
-        )
-        with status:
-            outcome = stack.enter_context(
-                openclaw_archive(
-                    agent,
-                    required=required,
-                    openclaw_version=options.meta.get("openclaw_version"),
-                    timeout=settings.openclaw_archive_timeout,
-                    scratch_dir=settings.scratch_dir,
-                )
-            )
-        if isinstance(outcome, ArchiveReady):
-            detail.update({**outcome.info.to_json(), "duration_s": outcome.duration_s})
-        else:
-            detail["skipped"] = outcome.reason
-    return attach(outcome, sources, options)
-
-
-@app.command("create")
-def create(
-    ctx: typer.Context,
-    paths: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="Back up exactly these paths instead of the agent (no OpenClaw rules).", show_default=False
-        ),
-    ] = None,
-    repo: RepoOpt = None,
-    key_file: KeyFileOpt = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help="Which OpenClaw: auto, live, lab or lab:<instance>.")
-    ] = None,
-    state_dir: Annotated[
-        Path | None, typer.Option("--state-dir", help="OpenClaw state dir (skips discovery).")
-    ] = None,
-    config_path: Annotated[Path | None, typer.Option("--config-path", help="OpenClaw config file.")] = None,
-    extra: Annotated[list[Path] | None, typer.Option("--extra", help="Another path to include.")] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", "-e", help="Exclude pattern (repeatable).")
-    ] = None,
-    no_models: Annotated[
-        bool, typer.Option("--no-models", help="Skip model weight files (*.gguf, ...).")
-    ] = False,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag the snapshot (repeatable).")] = None,
-    openclaw_version: Annotated[
-        str | None, typer.Option("--openclaw-version", help="Record this OpenClaw version (default: ask it).")
-    ] = None,
-    meta: Annotated[
-        list[str] | None, typer.Option("--meta", help="Record KEY=VALUE in the snapshot.")
-    ] = None,
-    no_files_cache: Annotated[
-        bool, typer.Option("--force", help="Read every file, even unchanged ones.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would be stored; store nothing.")
-    ] = False,
-    openclaw_archive: Annotated[
-        bool | None,
-        typer.Option(
-            "--openclaw-archive/--no-openclaw-archive",
-            help="Also store OpenClaw's own verified archive (`openclaw backup create --verify`) "
-            "in the snapshot; if it fails, so does the command (default: backup.openclaw_archive, "
-            "where a failure is a warning).",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Take a snapshot of the agent (config, credentials, databases, transcripts, workspace)."""
-    from clawkeeper.backup.create import BackupOptions, create_snapshot
-
-    if openclaw_archive and (paths or state_dir is not None or config_path is not None):
-        raise UsageError(
-            "--openclaw-archive needs the agent found as a target, not given as paths",
-            hint="drop PATHS/--state-dir/--config-path (use --target), or drop --openclaw-archive",
-        )
-    args = {
-        "repo": describe(repo) if repo else None,
-        "paths": [str(p) for p in paths or []],
-        "target": target,
-        "state_dir": str(state_dir) if state_dir else None,
-        "dry_run": dry_run,
-        "tags": tag or [],
-        "openclaw_archive": openclaw_archive,
-    }
-    with recorded(ctx, "backup create", args) as app_ctx, contextlib.ExitStack() as staged:
-        settings = _settings(app_ctx)
-        repository = _open_repo(app_ctx, repo, key_file)
-        agent: OpenClawTarget | None = None
-        if paths:
-            sources = plain_sources(paths, exclude=[*settings.exclude, *(exclude or [])])
-            agent_meta: dict[str, Any] = {}
-        else:
-            sources, agent_meta, agent = _agent_sources(
-                app_ctx, settings, target, state_dir, config_path, extra or [], exclude or [], not no_models
-            )
-        extra_meta = {**agent_meta, **_parse_meta(meta or [])}
-        if openclaw_version:
-            extra_meta["openclaw_version"] = openclaw_version
-        options = BackupOptions(
-            tags=tuple(tag or []),
-            meta=extra_meta,
-            use_files_cache=not no_files_cache,
-            sqlite_quick_check=settings.sqlite_quick_check,
-            scratch_dir=settings.scratch_dir,
-            dry_run=dry_run,
-        )
-        archive_wanted = settings.openclaw_archive if openclaw_archive is None else openclaw_archive
-        if archive_wanted and dry_run:
-            if not as_json:
-                console.print("dry run: OpenClaw's own archive is not made (it would be stored too)")
-        elif archive_wanted:
-            sources, options = _with_openclaw_archive(
-                app_ctx, staged, agent, sources, options, required=bool(openclaw_archive), quiet=as_json
-            )
-        assert app_ctx.run_id is not None  # noqa: S101 - set by recorded()
-        intent = {
-            "repo": repository.location,
-            "roots": [str(r.path) for r in sources.roots],
-            "dry_run": dry_run,
-        }
-        with app_ctx.ledger.step(app_ctx.run_id, "snapshot", intent) as detail, _progress(not as_json) as cb:
-            result = create_snapshot(repository, sources, options, cb)
-            detail.update(
-                {
-                    "snapshot": result.snapshot.id or None,
-                    "stats": result.snapshot.stats,
-                    "warnings": len(result.warnings),
-                }
-            )
-        if as_json:
-            emit_json("backup.create", result.to_json())
-        else:
-            _print_create(result)
-        if result.incomplete:
-            raise VerificationFailed(
-                f"snapshot {result.snapshot.short_id} was saved but misses "
-                f"{result.snapshot.stats['unreadable']} unreadable path(s)",
-                hint="see the warnings above; fix permissions and back up again",
-            )
-
-
-def _print_create(result: BackupResult) -> None:
-    s = result.snapshot.stats
-    verb = "Would store" if result.dry_run else "Stored"
-    head = "dry run" if result.dry_run else f"snapshot [bold]{result.snapshot.short_id}[/]"
-    console.print(
-        f"{head}: {s['files']} files ({s['databases']} SQLite databases), {_size(s['bytes'])}; "
-        f"{s['files_reused'] + s['databases_reused']} unchanged files reused"
-    )
-    console.print(
-        f"{verb} {_size(s['added_raw_bytes'])} new data as {_size(s['added_stored_bytes'])} "
-        f"in {s['duration_s']:.1f}s"
-    )
-    archive = result.snapshot.meta.get("openclaw_archive")
-    if isinstance(archive, dict):
-        console.print(
-            f"OpenClaw's own archive (verified): {archive.get('name')}, {_size(archive.get('size'))}, "
-            f"stored at /{archive.get('path')}"
-        )
-    for warning in result.warnings[:20]:
-        err_console.print(f"[yellow]warning:[/] {warning}")
-    if len(result.warnings) > 20:
-        err_console.print(f"[yellow]... and {len(result.warnings) - 20} more warnings (see --json)[/]")
-
-
 # list / show / diff ----------------------------------------------------------------------------------
-@app.command("list")
 def list_cmd(
     ctx: typer.Context, repo: RepoOpt = None, key_file: KeyFileOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -496,7 +125,6 @@ def list_cmd(
         console.print(table)
 
 
-@app.command("show")
 def show(
     ctx: typer.Context,
     snapshot: Annotated[str, typer.Argument(help="Snapshot id (prefix) or `latest`.")] = "latest",
@@ -567,7 +195,6 @@ def show(
             )
 
 
-@app.command("diff")
 def diff(
     ctx: typer.Context,
     before: Annotated[str, typer.Argument(help="Older snapshot id (prefix).")],
@@ -613,7 +240,6 @@ def _parse_percent(text: str) -> float:
     return value
 
 
-@app.command("verify")
 def verify(
     ctx: typer.Context,
     repo: RepoOpt = None,
@@ -680,7 +306,6 @@ def verify(
 
 
 # restore -----------------------------------------------------------------------------------------------
-@app.command("restore")
 def restore(
     ctx: typer.Context,
     snapshot: Annotated[str, typer.Argument(help="Snapshot id (prefix) or `latest`.")] = "latest",
@@ -849,7 +474,6 @@ def _parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
-@app.command("forget")
 def forget(
     ctx: typer.Context,
     repo: RepoOpt = None,
@@ -932,7 +556,6 @@ def forget(
         )
 
 
-@app.command("prune")
 def prune(
     ctx: typer.Context,
     repo: RepoOpt = None,

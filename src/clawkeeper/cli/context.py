@@ -1,4 +1,8 @@
-"""Shared resources for commands: the loaded config and the ledger, created on first use."""
+"""Shared resources for commands: the loaded config and the ledger, created on first use.
+
+Every command imports this module, so the config models (pydantic) and the ledger (sqlite3) are
+imported only when a command first asks for them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from clawkeeper.config import LoadedConfig, Settings, load_config
 from clawkeeper.errors import ClawkeeperError, ExitCode, Interrupted
-from clawkeeper.ledger import Ledger
+
+if TYPE_CHECKING:
+    from clawkeeper.config import LoadedConfig, Settings
+    from clawkeeper.ledger import Ledger
 
 
 @dataclass
@@ -24,15 +30,36 @@ class AppContext:
 
     @cached_property
     def loaded(self) -> LoadedConfig:
+        from clawkeeper.config import load_config
+
         return load_config(self.config_file)
 
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
 
+    def section(self, name: str) -> dict[str, Any]:
+        """One section of the validated configuration as JSON values (`model_dump(mode="json")`).
+        `backup` and `ledger` come from `configfile.validated_sections`, without pydantic when the
+        configuration is unchanged since it was last validated."""
+        from clawkeeper.configfile import CACHED_SECTIONS
+
+        if "loaded" in self.__dict__ or name not in CACHED_SECTIONS:
+            value: dict[str, Any] = getattr(self.settings, name).model_dump(mode="json")
+            return value
+        return self._sections[name]
+
+    @cached_property
+    def _sections(self) -> dict[str, dict[str, Any]]:
+        from clawkeeper.configfile import validated_sections
+
+        return validated_sections(self.config_file)
+
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.settings.ledger.path)
+        from clawkeeper.ledger import Ledger
+
+        return Ledger(Path(self.section("ledger")["path"]))
 
     def close(self) -> None:
         if "ledger" in self.__dict__:

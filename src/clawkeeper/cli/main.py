@@ -56,8 +56,6 @@ def main(
     ctx.call_on_close(ctx.obj.close)
 
 
-
-
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Interrupted("terminated by SIGTERM")
 

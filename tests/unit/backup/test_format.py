@@ -142,3 +142,24 @@ def test_the_quick_tree_reader_agrees_with_the_full_parser(path: str) -> None:
     full = [e for e in parse_lines(pieces) if e.type is EntryType.FILE]
     quick = list(parse_file_entries(pieces))
     assert quick == full == [entries[0], entries[2]]
+
+
+def test_usable_packs_names_the_packs_of_an_id_list_only_when_every_id_is_usable() -> None:
+    def blob(byte: bytes) -> PackedBlob:
+        return PackedBlob(byte * 32, BlobKind.DATA, BlobFlags.NONE, 0, 10, 10)
+
+    index = MasterIndex(marked=frozenset({"m" * 64}))
+    index.add(
+        "i", [IndexedPack("a" * 64, 100, (blob(b"x"), blob(b"y"))), IndexedPack("b" * 64, 100, (blob(b"z"),))]
+    )
+    index.add("j", [IndexedPack("m" * 64, 100, (blob(b"q"),))])
+    for ids, packs in [
+        (b"x" * 32, {"a" * 64}),
+        (b"x" * 32 + b"z" * 32 + b"y" * 32, {"a" * 64, "b" * 64}),
+        (b"", set()),
+    ]:
+        numbers = index.usable_packs(ids)
+        assert numbers is not None and index.pack_ids(numbers) == packs == index.packs_of(ids)
+        assert index.all_usable(ids)
+    for ids in (b"w" * 32, b"x" * 32 + b"w" * 32, b"q" * 32, b"x" * 32 + b"q" * 32):  # missing, marked
+        assert index.usable_packs(ids) is None and not index.all_usable(ids)

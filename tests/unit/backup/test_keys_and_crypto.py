@@ -108,3 +108,22 @@ def test_repository_files_hold_no_plaintext(repo: Repository, repo_path: Path, a
             data = path.read_bytes()
             assert b"sk-test" not in data and b"hello 1" not in data, path
             assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_a_passphrase_stretched_ahead_opens_the_repository_like_the_passphrase_itself(
+    repo_path: Path, repo: Repository
+) -> None:
+    from clawkeeper.backup.keys import stretch, stretch_passphrase
+
+    target = LocalTarget(repo_path)
+    stretched = stretch_passphrase(target, PASSPHRASE)
+    assert len(stretched) == 1
+    ((name, kek),) = stretched.items()
+    assert stretch(target.read(name), PASSPHRASE) == kek
+    opened = Repository.open(target, Credentials(passphrase=PASSPHRASE, stretched=stretched))
+    assert opened.master == repo.master
+    wrong = stretch_passphrase(target, "wrong")
+    with pytest.raises(CredentialsError, match="wrong passphrase"):
+        Repository.open(target, Credentials(passphrase="wrong", stretched=wrong))
+    assert "correct horse" not in repr(Credentials(passphrase=PASSPHRASE, stretched=stretched))
+    assert stretch(b"not a key entry", PASSPHRASE) is None

@@ -105,3 +105,42 @@ def test_missing_paths_are_warned_about_not_fatal(tmp_path: Path) -> None:
     sources = openclaw_sources(OpenClawPaths(state_dir=tmp_path / "nope", extra=(tmp_path,)))
     assert [r.path for r in sources.roots] == [tmp_path.resolve()]
     assert any("does not exist" in w for w in sources.warnings)
+
+
+def test_the_merged_screen_excludes_exactly_what_the_rules_one_by_one_do() -> None:
+    """The scan asks one merged regex per scope first (`screened`); `match` then names the rule.
+    Both must agree with trying every rule in turn, for every role and kind of path."""
+    from clawkeeper.backup.sources import GLOBAL_EXCLUDES, MODEL_FILE_PATTERNS, STATE_DIR_EXCLUDES, screened
+
+    rules = (
+        *(make_rule(p, roles=("state_dir",)) for p in STATE_DIR_EXCLUDES),
+        *(
+            make_rule(p)
+            for p in (*GLOBAL_EXCLUDES, *MODEL_FILE_PATTERNS, "/srv/agent/big/*", "logs/**/*.log")
+        ),
+    )
+    excludes = Excludes(rules)
+    names = ["tmp", "node_modules", "x.sock", "Singleton Lock", "a.gguf", "notes.md", "dev", "cache", "y.log"]
+    rels = [
+        *names,
+        *(f"agents/main/{n}" for n in names),
+        *(f"logs/a/b/{n}" for n in names),
+        "sandbox/skills-workspaces",
+        "big/model.bin",
+    ]
+    for role, base in (("state_dir", "/srv/agent"), ("workspace", "/srv/ws")):
+        root = SourceRoot(Path(base), role)
+        for rel in rels:
+            for is_dir in (False, True):
+                path = f"{base}/{rel}"
+                expected = None
+                for rule in rules:
+                    if (rule.dirs_only and not is_dir) or (rule.roles is not None and role not in rule.roles):
+                        continue
+                    subject = {"name": rel.rsplit("/", 1)[-1], "anchored": rel, "absolute": path}[rule.scope]
+                    if rule.regex.match(subject):
+                        expected = rule.pattern
+                        break
+                name = rel.rsplit("/", 1)[-1]
+                assert screened(excludes.screen(role, is_dir), name, rel, path) is (expected is not None)
+                assert excludes.match(root, rel, path, is_dir) == expected, (role, rel, is_dir)
