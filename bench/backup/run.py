@@ -133,15 +133,12 @@ def timed(argv: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
     }
 
 
-def precompile(prefix: Path) -> None:
-    """Byte-compile clawkeeper's sources into `prefix`. An installed package ships compiled, and a
-    checkout compiles on first use, unless `PYTHONDONTWRITEBYTECODE` is set (it is on the
-    project's machines): without this, every timed command would recompile ~45 modules (~90 ms)."""
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(ROOT / "src")],
-        env={**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)},
-        check=True,
-    )
+def precompile() -> None:
+    """Byte-compile clawkeeper's sources next to them (`__pycache__`, ignored by git). An installed
+    package ships compiled, and a checkout compiles on first use, unless `PYTHONDONTWRITEBYTECODE`
+    is set (it is on the project's machines): then every timed command would recompile ~45
+    modules (~90 ms). The installed dependencies are compiled already (pip does that)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
 
 
 def drop_caches(enabled: bool) -> None:
@@ -164,8 +161,6 @@ class Tool:
             "XDG_STATE_HOME": str(workdir / "xdg-state"),
             "XDG_CACHE_HOME": str(workdir / "xdg-cache"),
             "XDG_CONFIG_HOME": str(workdir / "xdg-config"),
-            # compiled bytecode, as an installed clawkeeper has (see `precompile`)
-            "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),
         }
 
     def argv(self, step: str) -> list[str]:
@@ -267,7 +262,7 @@ def main() -> int:
         corpus.generate(corpus_root, args.scale)
         print(f"  {du(source) / 1e6:.0f} MB in {time.monotonic() - t:.0f}s", flush=True)
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    precompile(workdir / "pycache")
+    precompile()
     tools = [Tool(name, workdir, source) for name in args.tools.split(",")]
     for tool in tools:
         if tool.repo.exists() or tool.restore_dir.exists():
