@@ -373,18 +373,43 @@ class _Captures:
     """Database captures run one ahead on a helper thread (the backup API and quick_check run in
     SQLite's C code, without the GIL), so the next database is being copied while files are
     chunked. Only one image waits in the scratch folder at a time. An image's quick_check runs on
-    the helper thread while the caller chunks and hashes that same image."""
+    the helper thread while the caller chunks and hashes that same image.
 
-    def __init__(self, items: list[_Planned], scratch: Path, quick_check: bool) -> None:
-        self._items = items
+    `early` starts one capture before the tree is even scanned: the parent snapshot records each
+    database's fingerprint, and a database whose fingerprint moved since is going to be captured
+    anyway; `plan` then adopts that capture for its item instead of starting another."""
+
+    def __init__(self, scratch: Path, quick_check: bool) -> None:
         self._scratch = scratch
         self._quick_check = quick_check
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-sqlite")
+        self._items: list[_Planned] = []
         self._futures: dict[int, Future[CapturedDatabase]] = {}
         self._next = 0
+        self._early: tuple[str, str, Future[CapturedDatabase]] | None = None  # path, sig, capture
+
+    def early(self, path: Path, sig: str) -> None:
+        image = self._scratch / "db-early.sqlite"
+        self._early = (str(path), sig, self._pool.submit(capture, path, image, quick_check=False))
+
+    def early_signature(self, path: str) -> str | None:
+        """The fingerprint taken before the early capture of `path` started, if there is one."""
+        return self._early[1] if self._early is not None and self._early[0] == path else None
+
+    def plan(self, items: list[_Planned]) -> None:
+        """Capture `items` in order (adopting the early capture for its database)."""
+        self._items = items
+        if self._early is not None:
+            path, _sig, future = self._early
+            for item in items:
+                if item.path == path:
+                    self._futures[id(item)] = future
+                    break
         self._submit_next()
 
     def _submit_next(self) -> None:
+        while self._next < len(self._items) and id(self._items[self._next]) in self._futures:
+            self._next += 1  # already under way (the early capture)
         if self._next < len(self._items):
             item = self._items[self._next]
             image = self._scratch / f"db-{self._next}.sqlite"
@@ -429,11 +454,20 @@ class _Backup:
     def run(self) -> BackupResult:
         started = time.monotonic()
         started_at = datetime.now(UTC)
+        with scratch_folder(self.options.scratch_dir) as scratch:
+            captures = _Captures(scratch, self.options.sqlite_quick_check)
+            try:
+                return self._run(started, started_at, captures)
+            finally:
+                captures.close()
+
+    def _run(self, started: float, started_at: datetime, captures: _Captures) -> BackupResult:
         marks = load_marks(self.repo)
+        parent_snapshot = _find_parent(self.repo, self.sources, self.hostname, self.options.parent)
+        self._capture_early(parent_snapshot, captures)
         index = self.repo.load_index(marked=marked_packs(marks))
         writer = BlobWriter(self.repo, index, dry_run=self.options.dry_run)
         try:
-            parent_snapshot = _find_parent(self.repo, self.sources, self.hostname, self.options.parent)
             parent = self._parent_cache(parent_snapshot)
             scanner = _Scanner(
                 self.sources, self.counters, self.warnings, self.options.sqlite_capture, parent
@@ -447,30 +481,22 @@ class _Backup:
             )
             # extra files first: their dot-folders sort before the absolute paths of the roots
             tree = self._store_extra(extra, writer, reporter)
-            with scratch_folder(self.options.scratch_dir) as scratch:
-                captures = _Captures(
-                    self._databases_to_capture(planned, parent, writer),
-                    scratch,
-                    self.options.sqlite_quick_check,
-                )
-                tree_ids: list[bytes] = []
-                queue = deque(planned)  # each item is dropped once stored: memory stays flat
-                del planned
-                try:
-                    while queue:
-                        item = queue.popleft()
-                        line = self._unchanged(item, writer, reporter) if item.line is not None else None
-                        if line is not None:
-                            tree += line
-                        else:
-                            entry = self._entry(item, parent, writer, captures, reporter)
-                            if entry is not None:
-                                entry.serialize_into(tree)
-                        if len(tree) >= TREE_FLUSH_BYTES:
-                            tree = self._store_tree(tree, writer, tree_ids, final=False)
-                        reporter.advance(items=1, current=item.path)
-                finally:
-                    captures.close()
+            captures.plan(self._databases_to_capture(planned, parent, writer, captures))
+            tree_ids: list[bytes] = []
+            queue = deque(planned)  # each item is dropped once stored: memory stays flat
+            del planned
+            while queue:
+                item = queue.popleft()
+                line = self._unchanged(item, writer, reporter) if item.line is not None else None
+                if line is not None:
+                    tree += line
+                else:
+                    entry = self._entry(item, parent, writer, captures, reporter)
+                    if entry is not None:
+                        entry.serialize_into(tree)
+                if len(tree) >= TREE_FLUSH_BYTES:
+                    tree = self._store_tree(tree, writer, tree_ids, final=False)
+                reporter.advance(items=1, current=item.path)
             reporter.finish()
             self._store_tree(tree, writer, tree_ids, final=True)
             writer.finish()
@@ -603,15 +629,43 @@ class _Backup:
         reporter.advance(size)
         return line
 
+    def _capture_early(self, parent: Snapshot | None, captures: _Captures) -> None:
+        """Start capturing the largest database whose fingerprint moved since `parent` recorded
+        it (in its meta), so the copy runs while the index loads and the tree is scanned."""
+        if parent is None or self.options.dry_run or not self.options.use_files_cache:
+            return
+        recorded = parent.meta.get("databases")
+        if not isinstance(recorded, dict):
+            return
+        roots = [root.path for root in self.sources.roots]
+        best: tuple[int, Path, str] | None = None
+        for rel, details in recorded.items():
+            old_sig = details.get("sig") if isinstance(details, dict) else None
+            if not isinstance(old_sig, str) or not isinstance(rel, str):
+                continue
+            path = Path("/" + rel)
+            if ".." in path.parts or not any(path.is_relative_to(root) for root in roots):
+                continue  # only what this backup covers (the repository is input, not orders)
+            sig = source_signature(path)
+            if sig is None or sig == old_sig:
+                continue
+            with contextlib.suppress(OSError):
+                size = path.stat().st_size
+                if best is None or size > best[0]:
+                    best = (size, path, sig)
+        if best is not None:
+            captures.early(best[1], best[2])
+
     def _databases_to_capture(
-        self, planned: list[_Planned], parent: _ParentCache, writer: BlobWriter
+        self, planned: list[_Planned], parent: _ParentCache, writer: BlobWriter, captures: _Captures
     ) -> list[_Planned]:
-        """Fingerprint every database now (before any capture starts); those that changed since
-        the parent are captured, the others reuse the parent's pages."""
+        """Fingerprint every database now (before any capture starts; for the one captured early,
+        the fingerprint taken before that); those that changed since the parent are captured, the
+        others reuse the parent's pages."""
         out = []
         for item in planned:
             if item.sqlite:
-                item.sig = source_signature(Path(item.path))
+                item.sig = captures.early_signature(item.path) or source_signature(Path(item.path))
                 old = self._reusable(parent, item.rel, item.sig, writer, database=True)
                 if old is not None:
                     item.reuse = old
@@ -777,7 +831,7 @@ class _Backup:
                 futures_wait([check])  # it reads the image: let it finish before the unlink
             with contextlib.suppress(FileNotFoundError):
                 captured.image.unlink()
-        details = captured.to_json()
+        details = {**captured.to_json(), "sig": item.sig}  # lets the next backup capture it early
         if captured.quick_check not in (None, "ok"):
             self.warnings.append(f"{item.path}: quick_check reports {captured.quick_check!r}")
         entry.sqlite = details
