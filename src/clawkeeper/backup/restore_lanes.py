@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -85,6 +87,46 @@ def split_balanced(
     return [files[i] for i in first], [files[i] for i in second]
 
 
+class _Inbox:
+    """Reads the child's progress messages as they come (so its pipe never fills and stalls it,
+    however long this process spends on one file) and hands their sum to the reporter whenever
+    this process reports its own."""
+
+    def __init__(self, receive: Connection) -> None:
+        self._receive = receive
+        self._lock = threading.Lock()
+        self._bytes = self._items = 0
+        self._current: str | None = None
+        self._thread = threading.Thread(target=self._read, name="restore-progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._receive.recv()
+            except (EOFError, OSError):
+                return
+            if message is None:
+                return
+            nbytes, items, current = message
+            with self._lock:
+                self._bytes += nbytes
+                self._items += items
+                self._current = current or self._current
+
+    def relay(self, reporter: Reporter) -> None:
+        with self._lock:
+            nbytes, items, current = self._bytes, self._items, self._current
+            self._bytes = self._items = 0
+        if nbytes or items:
+            reporter.advance(nbytes, items, current)
+
+
 def worth_forking(repo: Repository, files: Sequence[Entry]) -> bool:
     return forked.usable(repo.target, 2) and len(files) > 1 and sum(e.size for e in files) >= FORK_MIN_BYTES
 
@@ -96,35 +138,36 @@ def write_in_two_processes(
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     stop = context.Event()
-
-    def relay() -> None:
-        while receive.poll():
-            nbytes, items, current = receive.recv()
-            reporter.advance(nbytes, items, current)
+    inbox = _Inbox(receive)
 
     def advance(nbytes: int, items: int, current: str) -> None:
         reporter.advance(nbytes, items, current)
-        relay()
+        inbox.relay(reporter)
 
     with forked.pool(1, _Job(restorer, theirs, dirs, send, stop)) as executor:
         other = executor.submit(_other_lane)
+        inbox.start()  # after the fork: the child must not inherit the reading thread
         try:
-            swaps = restorer.write_lane(list(mine), dirs, advance)
-        except BaseException:
-            stop.set()
-            with contextlib.suppress(Exception):  # its own failure, if any, is not the first
+            try:
+                swaps = restorer.write_lane(list(mine), dirs, advance)
+            except BaseException:
+                stop.set()
+                with contextlib.suppress(Exception):  # its own failure, if any, is not the first
+                    done = other.result()
+                    restorer.discard([(theirs[i], temp) for i, temp in done.swaps], dirs)
+                raise
+            while not other.done():
+                futures_wait([other], timeout=PROGRESS_EVERY_S)  # returns, never raises
+                inbox.relay(reporter)
+            try:
                 done = other.result()
-                restorer.discard([(theirs[i], temp) for i, temp in done.swaps], dirs)
-            raise
-        while not other.done():
-            if receive.poll(PROGRESS_EVERY_S):
-                relay()
-        try:
-            done = other.result()
-        except BaseException:
-            restorer.discard(swaps, dirs)
-            raise
-        relay()
+            except BaseException:
+                restorer.discard(swaps, dirs)
+                raise
+        finally:
+            send.send(None)  # the child is done: let the reading thread end
+            inbox.join()
+        inbox.relay(reporter)
     restorer.result.files += done.files
     restorer.result.bytes += done.bytes
     restorer.result.warnings.extend(done.warnings)

@@ -24,6 +24,7 @@ from clawkeeper.backup.create import create_snapshot
 from clawkeeper.backup.crypto import AesGcmCipher, BlobHasher
 from clawkeeper.backup.index import IndexedPack, IndexEntry, MasterIndex, encode_index
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, pack_object_name, parse_pack
+from clawkeeper.backup.progress import Progress
 from clawkeeper.backup.repository import BlobCorrupt, Credentials, Repository, init_repository
 from clawkeeper.backup.restore import RestoreOptions, restore_snapshot
 from clawkeeper.backup.snapshots import iter_tree, load_snapshot
@@ -358,3 +359,14 @@ def test_two_process_lanes_balance_cost_and_keep_path_order() -> None:
     assert max(costs) <= 1.1 * min(costs)  # a contiguous cut would put the 300 MB model on one side
     in_first = {e.path for e in first}
     assert ("models/m0.gguf" in in_first) != ("models/m1.gguf" in in_first)  # the big two are split
+
+
+def test_progress_counts_both_processes_bytes(repo: Repository, tmp_path: Path, small_batches: None) -> None:
+    source = tmp_path / "src"
+    _mixed_tree(source)
+    snap = create_snapshot(repo, plain_sources([source])).snapshot.id
+    events: list[Progress] = []
+    report = restore_snapshot(repo, snap, RestoreOptions(target=tmp_path / "out"), events.append)
+    assert events and events[-1].phase == "restore"
+    assert events[-1].done_bytes == report.bytes == events[-1].total_bytes  # every byte, once
+    assert events[-1].done_items == events[-1].total_items
