@@ -259,6 +259,11 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the repositories and restores afterwards")
     args = parser.parse_args()
     workdir: Path = args.workdir.resolve()
+    if "restic" in args.tools.split(",") and shutil.which("restic") is None:
+        raise SystemExit(
+            "restic is not installed: `apt-get install -y restic` (Debian bookworm: 0.14.0), "
+            "or run clawkeeper alone with --tools clawkeeper,clawkeeper-passphrase"
+        )
     corpus_root = workdir / "corpus"
     source = corpus_root / ".openclaw"
     if not source.exists():

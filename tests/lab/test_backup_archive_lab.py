@@ -9,35 +9,24 @@ to sit beside the state dir), then `backup restore --openclaw-archive-only --to 
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.lab.conftest import CONFIG, LabPool
+from tests.support.cli import cli_json
 
 from clawkeeper.backup.openclaw_archive import ARCHIVE_DIR, STAGING_PREFIX
 from clawkeeper.backup.repository import Credentials, Repository
 from clawkeeper.backup.snapshots import iter_tree, load_snapshot
 from clawkeeper.backup.targets import LocalTarget
 from clawkeeper.backup.verify import VerifyOptions, verify_repository
-from clawkeeper.cli.main import main_exit_code
 from clawkeeper.effects import proc
 
 pytestmark = pytest.mark.lab
 
 VERSION = "2026.9.6"
 PASSPHRASE = "lab test passphrase"
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    capsys.readouterr()
-    code = main_exit_code([*args, "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
-    return document
 
 
 def test_the_archive_restored_from_a_snapshot_passes_openclaws_own_verify(

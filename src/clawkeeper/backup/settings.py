@@ -32,8 +32,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PASSPHRASE_ENV = "CLAWKEEPER_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
-
 Count = Annotated[int, Field(ge=-1, le=100000)]
 Timeout = Annotated[float, Field(gt=0, le=3600)]
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from clawkeeper.backup.settings import BackupSettings
     from clawkeeper.backup.targets import BackupTarget
 
-PASSPHRASE_ENV = "CLAWKEEPER_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name (backup.settings)
+PASSPHRASE_ENV = "CLAWKEEPER_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
 RepoOpt = Annotated[
     str | None,
@@ -119,13 +119,11 @@ def ask_passphrase(confirm: bool) -> str | None:
 
 
 def open_location(app_ctx: AppContext, location: str) -> BackupTarget:
-    """The target at `location`: a local folder as it is (`open_target` would build the whole
-    `[backup]` model for nothing), a remote one with the options of `[backup.sftp]` / `[backup.s3]`."""
-    from clawkeeper.backup.targets import LocalTarget, open_target, scheme_of
+    """The target at `location`; only a remote one needs `[backup.sftp]` / `[backup.s3]`, and so
+    the whole `[backup]` model."""
+    from clawkeeper.backup.targets import is_remote, open_target
 
-    if scheme_of(location) is None:
-        return LocalTarget(Path(location).expanduser())
-    return open_target(location, backup_settings(app_ctx))
+    return open_target(location, backup_settings(app_ctx) if is_remote(location) else None)
 
 
 def credentials(

@@ -13,13 +13,12 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from clawkeeper.cli.main import main_exit_code
 from clawkeeper.config import load_config
 from clawkeeper.errors import ExitCode
+from tests.support.cli import cli, cli_json
 
 from .conftest import S3Server, SshServer, free_port, keygen
 
@@ -31,18 +30,6 @@ EXCLUDED = ("tmp", "npm")  # runtime folders the OpenClaw source set leaves out
 def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAWKEEPER_BACKUP_PASSPHRASE", PASSPHRASE)
 
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main_exit_code(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    code, out, err = cli(capsys, *args, "--json")
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
-    return document
 
 
 def make_agent_state(root: Path) -> Path:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clawkeeper.backup import settings as backup_settings
 from clawkeeper.backup.settings import BackupSettings
-from clawkeeper.cli import backup_common
 from clawkeeper.cli.backup_common import BackupBasics
 
 
@@ -33,4 +31,3 @@ def test_backup_basics_read_the_validated_values_of_backup_settings() -> None:
         None,
         (),
     )
-    assert backup_common.PASSPHRASE_ENV == backup_settings.PASSPHRASE_ENV

@@ -7,14 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from clawkeeper.cli.main import main_exit_code
 from clawkeeper.config import load_config
 from clawkeeper.errors import ExitCode
 from clawkeeper.ledger import Ledger
+from tests.support.cli import cli, cli_json
 
 from .conftest import PASSPHRASE
 
@@ -23,18 +22,6 @@ from .conftest import PASSPHRASE
 def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAWKEEPER_BACKUP_PASSPHRASE", PASSPHRASE)
 
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main_exit_code(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    code, out, err = cli(capsys, *args, "--json")
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
-    return document
 
 
 def test_the_whole_life_of_a_repository(

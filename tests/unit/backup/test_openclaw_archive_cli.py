@@ -4,14 +4,13 @@ user runs them, against a fake live OpenClaw replaying the real `backup create` 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from clawkeeper.cli.main import main_exit_code
 from clawkeeper.errors import ExitCode
+from tests.support.cli import cli, cli_json
 from tests.support.openclaw_fake import FakeInstall
 
 from .conftest import PASSPHRASE
@@ -35,19 +34,6 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeInstall:
     assert main_exit_code(["backup", "init"]) == 0
     return fake
 
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main_exit_code(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
-    code, out, err = cli(capsys, *args, "--json")
-    assert code == 0, err
-    document: dict[str, Any] = json.loads(out)
-    return document
 
 
 def test_create_show_and_restore_the_archive(

@@ -168,15 +168,15 @@ def open_target(location: str | Path, settings: BackupSettings | None = None) ->
     Opening is lazy: a remote target connects on its first call, so an unreachable server shows
     up as `TargetError` from the first operation, with a hint.
     """
-    from clawkeeper.backup.settings import BackupSettings
-
     text = str(location)
-    chosen = settings if settings is not None else BackupSettings()
     scheme = scheme_of(text)
     if scheme is None:
         return LocalTarget(Path(text).expanduser())
     if scheme == "file":
         return LocalTarget(Path(text[len("file://") :]).expanduser())
+    from clawkeeper.backup.settings import BackupSettings  # pydantic: only remote targets need it
+
+    chosen = settings if settings is not None else BackupSettings()
     if scheme == "sftp":
         from clawkeeper.backup.targets.retry import RetryingTarget
         from clawkeeper.backup.targets.sftp import SftpTarget

@@ -128,6 +128,15 @@ class LocalTarget:
         self._known_dirs.add(parent)
 
     def write(self, name: str, data: bytes | bytearray | memoryview) -> None:
+        self._put(name, data, durable=True)
+
+    def write_volatile(self, name: str, data: bytes) -> None:
+        """`write` without the fsyncs, for records that mean nothing after a crash (a running
+        backup's liveness record dies with its process): still atomic (temp + rename), so a
+        reader never sees half a record, but no flush to wait for."""
+        self._put(name, data, durable=False)
+
+    def _put(self, name: str, data: bytes | bytearray | memoryview, *, durable: bool) -> None:
         path = self._path(name)
         try:
             self._ensure_parent(path)
@@ -138,7 +147,8 @@ class LocalTarget:
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             try:
@@ -147,28 +157,12 @@ class LocalTarget:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-            fsync_dir(path.parent)
+            if durable:
+                fsync_dir(path.parent)
         except OSError as exc:
             raise TargetError(
                 f"cannot write {name} in {self.root}: {exc.strerror}", hint="check free space and permissions"
             ) from exc
-
-    def write_volatile(self, name: str, data: bytes) -> None:
-        """`write` without the fsyncs, for records that mean nothing after a crash (a running
-        backup's liveness record dies with its process): still atomic (temp + rename), so a
-        reader never sees half a record, but no flush to wait for."""
-        path = self._path(name)
-        try:
-            self._ensure_parent(path)
-            tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(6)}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            tmp.replace(path)
-        except OSError as exc:
-            raise TargetError(f"cannot write {name} in {self.root}: {exc.strerror}") from exc
 
     def create_exclusive(self, name: str, data: bytes) -> bool:
         path = self._path(name)
