@@ -7,13 +7,19 @@ gateway from here) and `.version`.
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.lab.conftest import LabPool
 
 from clawkeeper.agent.adapter import AgentAdapter, InstallKind
 from clawkeeper.agent.openclaw.adapter import OpenClawAdapter
+from clawkeeper.agent.openclaw.target import OpenClawTarget
 from clawkeeper.agent.openclaw.versions import parse_version
+from clawkeeper.effects import proc
 from clawkeeper.outcomes import Verdict
 
 pytestmark = pytest.mark.lab
@@ -61,6 +67,41 @@ def test_an_idle_gateway_is_not_busy(lab_instance: Any) -> None:
     assert state.active and all(count == 0 for count in state.active.values())
     if parse_version(lab_instance.version) >= parse_version("2026.9.1"):
         assert "rootRequests" in state.active  # shutdownBudget.activeWork arrived in 2026.9
+
+
+def _root_requests(target: OpenClawTarget) -> int:
+    argv = target.argv("gateway", "call", "status", "--json")
+    status = proc.run_json(argv, timeout=TIMEOUT_S, env=target.process_env())[1]
+    return int(status["shutdownBudget"]["activeWork"]["rootRequests"])
+
+
+def test_a_request_that_stays_in_flight_makes_the_gateway_busy_until_it_ends(
+    lab_pool: LabPool, tmp_path: Path
+) -> None:
+    """A real root request (`agent.wait` holds one for its timeout) is re-checked, found still
+    there, and counts; once it has ended the same gateway is idle again."""
+    instance = lab_pool.get("2026.9.6")
+    adapter = adapter_for(instance)
+    hold = json.dumps({"runId": "clawkeeper-busy-probe", "timeoutMs": 15000})
+    wait_args = ("gateway", "call", "agent.wait", "--params", hold, "--timeout", "30000", "--json")
+    waiter = proc.spawn(
+        instance.target.argv(*wait_args),
+        log_path=tmp_path / "agent-wait.log",
+        env=instance.target.process_env(),
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while _root_requests(instance.target) == 0:
+            assert time.monotonic() < deadline, "the gateway never counted the agent.wait request"
+        state = adapter.busy()
+        assert state.error is None, state.error
+        assert state.busy is True
+        assert state.samples == 3 and state.active["rootRequests"] >= 1
+        assert proc.wait(waiter, timeout=60) == 0
+    finally:
+        proc.stop(waiter)
+    state = adapter.busy()
+    assert state.busy is False and state.samples == 1
 
 
 def test_gates_report_doctor_findings_and_a_valid_config(lab_instance: Any) -> None:

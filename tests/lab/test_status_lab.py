@@ -34,7 +34,7 @@ def test_status_reports_version_ready_and_releases(lab_instance: LabInstance) ->
     assert doc["install_kind"] == "npm-global"
     assert doc["live"] is True and doc["ready"] is True
     assert doc["health"]["failing"] == []
-    assert doc["busy"] is False
+    assert doc["busy"] is False, doc["busy_state"]
     # a fresh loopback install: the two standing doctor warnings, no errors; the config is valid
     assert doc["findings"].get("error", 0) == 0 and doc["findings"].get("warning", 0) >= 2
     gates = {g["name"]: g["outcome"]["verdict"] for g in doc["gates"]}

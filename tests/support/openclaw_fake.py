@@ -118,7 +118,7 @@ class FakeInstall:
         self, *, http_base: str | None, timeout: float = 30.0, isolation: str = "namespace"
     ) -> OpenClawAdapter:
         target = self.target(http_base=http_base, isolation=isolation)
-        return OpenClawAdapter(target, timeout=timeout, base_env=self.env())
+        return OpenClawAdapter(target, timeout=timeout, base_env=self.env(), confirm_pause=0.01)
 
 
 def gateway_routes(version: str) -> Routes:

@@ -246,6 +246,46 @@ def test_active_work_makes_the_gateway_busy(tmp_path: Path) -> None:
     assert state.active["writeCustody:backup"] == 1
 
 
+def _status_with(install: FakeInstall, **counters: int) -> str:
+    status = install.recorded("gateway-call-status")
+    status["shutdownBudget"]["activeWork"].update(counters)
+    return json.dumps(status)
+
+
+def _status_calls(install: FakeInstall) -> int:
+    return sum(1 for call in install.calls() if call["args"][:3] == ["gateway", "call", "status"])
+
+
+def test_a_passing_gateway_request_is_re_checked_and_does_not_make_it_busy(tmp_path: Path) -> None:
+    # rootRequests counts any request in flight, clawkeeper's own concurrent calls included
+    install = FakeInstall(tmp_path, "2026.9.6").build()
+    answers = [_status_with(install, rootRequests=1), _status_with(install, rootRequests=0)]
+    install.set_phase("up", **{"gateway-call-status": {"stdouts": answers}})
+    state = install.adapter(http_base=None).busy()
+    assert state.busy is False
+    assert state.samples == 2 and state.active["rootRequests"] == 0
+    assert _status_calls(install) == 2
+
+
+def test_a_gateway_request_that_stays_makes_it_busy(tmp_path: Path) -> None:
+    install = FakeInstall(tmp_path, "2026.9.6").build()
+    install.set_phase("up", **{"gateway-call-status": {"stdouts": [_status_with(install, rootRequests=1)]}})
+    state = install.adapter(http_base=None).busy()
+    assert state.busy is True
+    assert state.samples == 3 and state.active["rootRequests"] == 1
+    assert _status_calls(install) == 3
+
+
+@pytest.mark.parametrize("counter", ["sessionMutations", "cronRuns", "lifecycleWrites"])
+def test_lasting_work_makes_it_busy_at_once(tmp_path: Path, counter: str) -> None:
+    install = FakeInstall(tmp_path, "2026.9.6").build()
+    answers = [_status_with(install, rootRequests=1, **{counter: 1}), _status_with(install)]
+    install.set_phase("up", **{"gateway-call-status": {"stdouts": answers}})
+    state = install.adapter(http_base=None).busy()
+    assert state.busy is True and state.samples == 1
+    assert _status_calls(install) == 1
+
+
 def test_a_running_cron_job_or_task_makes_the_gateway_busy(tmp_path: Path) -> None:
     install = FakeInstall(tmp_path, "2026.8.2").build()
     cron = install.recorded("cron-list")

@@ -122,6 +122,7 @@ class BusyState(_JsonMixin):
     running_cron_jobs: int | None = None
     source: str = ""
     error: str | None = None
+    samples: int = 1  # status samples taken; more than one when passing requests were re-checked
 
 
 @dataclass(frozen=True)

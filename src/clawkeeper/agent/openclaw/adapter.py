@@ -13,6 +13,7 @@ field; a missing binary is `AgentNotFound`.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,6 +100,21 @@ class _Probe:
     body: dict[str, Any] | None = None  # the JSON document, when the endpoint gave one
 
 
+# `rootRequests` counts every gateway request in flight: other clients' reads, clawkeeper's own
+# concurrent calls (health, cron list), and the gateway's own idle maintenance (2026.9 prunes SQLite
+# snapshot staging every 15 minutes under such an admission). Alone it means busy only when it is
+# still there on fresh samples taken by themselves; every other counter counts at once.
+TRANSIENT_COUNTERS = frozenset({"rootRequests"})
+CONFIRM_SAMPLES = 2  # further samples of the status RPC before transient work counts as busy
+CONFIRM_PAUSE_S = 0.5
+
+
+def _only_transient(active: Mapping[str, int]) -> bool:
+    """Some counter is up and every counter that is up may be a passing request."""
+    up = {name for name, count in active.items() if count > 0}
+    return bool(up) and up <= TRANSIENT_COUNTERS
+
+
 def _concurrently(*calls: Callable[[], Any]) -> list[Any]:
     """Run independent calls in threads; results in order. Exceptions propagate from the first."""
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="openclaw") as pool:
@@ -116,9 +132,11 @@ class OpenClawAdapter:
         timeout: float,
         searched: Sequence[str] = (),
         base_env: Mapping[str, str] | None = None,
+        confirm_pause: float = CONFIRM_PAUSE_S,
     ) -> None:
         self.target = target
         self.timeout = timeout
+        self._confirm_pause = confirm_pause
         self._searched = tuple(searched)
         self._env = target.process_env(base_env)
 
@@ -451,15 +469,32 @@ class OpenClawAdapter:
             )
         work = outputs.parse_status_rpc(status.data, source=_label(STATUS_RPC_ARGS))
         sources.insert(0, f"openclaw gateway call status ({work.source})")
-        busy = any(count > 0 for count in work.active.values()) or bool(running_tasks) or bool(running_cron)
+        active, samples = work.active, 1
+        if not running_tasks and not running_cron:
+            active, samples = self._confirm_transient(active)
+        busy = any(count > 0 for count in active.values()) or bool(running_tasks) or bool(running_cron)
         return BusyState(
             busy=busy,
-            active=work.active,
+            active=active,
             running_tasks=running_tasks,
             running_cron_jobs=running_cron,
             source=" + ".join(sources),
             error="; ".join(problems) if problems else None,
+            samples=samples,
         )
+
+    def _confirm_transient(self, active: dict[str, int]) -> tuple[dict[str, int], int]:
+        """Sample the status RPC again, alone, while only transient counters are up (see
+        TRANSIENT_COUNTERS). Returns the last counters and how many samples were taken."""
+        samples = 1
+        while samples <= CONFIRM_SAMPLES and _only_transient(active):
+            time.sleep(self._confirm_pause)
+            status = self._cli_json(*STATUS_RPC_ARGS, ok_codes=frozenset({0, 1}))
+            if status.problem is not None or outputs.failure_message(status.data) is not None:
+                break  # the gateway went away between samples: keep what the first sample saw
+            active = outputs.parse_status_rpc(status.data, source=_label(STATUS_RPC_ARGS)).active
+            samples += 1
+        return active, samples
 
     # --- gates -----------------------------------------------------------------------------------------
 
