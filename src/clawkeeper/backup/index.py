@@ -122,6 +122,14 @@ def decode_index(data: bytes) -> list[IndexedPack]:
     return out
 
 
+def record_entries(pack_id: str, records: bytes) -> list[tuple[bytes, IndexEntry]]:
+    """The (blob id, entry) pairs of one pack's records from `MasterIndex.pack_records`."""
+    return [
+        (blob_id, _make_entry((pack_id, _KINDS[kind], _FLAGS[flags], offset, length, raw)))
+        for kind, flags, blob_id, offset, length, raw in BLOB_RECORD.iter_unpack(records)
+    ]
+
+
 # A location packed into one int (48 bytes in memory, against ~180 for an IndexEntry and its
 # three int fields): what keeps a backup's memory flat as the repository grows. Fields, from
 # the lowest bit: pack number (into `_pack_ids`), kind, flags, offset, stored and raw length.
@@ -320,6 +328,38 @@ class MasterIndex:
             for location in locations:
                 entry = self._entry(location)
                 out.setdefault(entry.pack_id, []).append((blob_id, entry))
+        return out
+
+    def pack_records(self) -> dict[str, bytes]:
+        """`pack_blobs` in compact form: each pack's blobs (alternates included) as concatenated
+        `BLOB_RECORD`s, ~50 bytes a blob against ~250 for a tuple with an `IndexEntry`. Decode
+        one pack at a time with `record_entries`: verify holds every pack's list while it reads
+        them, and at 100,000 blobs the tuples alone were 25 MB."""
+        parts: dict[int, bytearray] = {}
+        pack = BLOB_RECORD.pack
+        mask = _MAX_PACKS - 1
+
+        def put(blob_id: bytes, location: int) -> None:
+            buffer = parts.get(location & mask)
+            if buffer is None:
+                buffer = parts[location & mask] = bytearray()
+            buffer += pack(
+                (location >> _KIND_SHIFT) & 1,
+                (location >> _FLAGS_SHIFT) & 1,
+                blob_id,
+                (location >> _OFFSET_SHIFT) & _MASK,
+                (location >> _LENGTH_SHIFT) & _MASK,
+                location >> _RAW_SHIFT,
+            )
+
+        for blob_id, location in self._entries.items():
+            put(blob_id, location)
+        for blob_id, locations in self._alternates.items():
+            for location in locations:
+                put(blob_id, location)
+        out = dict.fromkeys(self.pack_sizes, b"")
+        for number in list(parts):
+            out[self._pack_ids[number]] = bytes(parts.pop(number))
         return out
 
     def iter_packs(self) -> Iterator[tuple[str, int]]:

@@ -28,7 +28,7 @@ from typing import Any
 import blake3
 
 from clawkeeper.backup import forked
-from clawkeeper.backup.index import IndexEntry, MasterIndex
+from clawkeeper.backup.index import MasterIndex, record_entries
 from clawkeeper.backup.marks import load_marks
 from clawkeeper.backup.packs import PackFormatError, pack_id_from_name, pack_object_name, parse_pack
 from clawkeeper.backup.progress import ProgressCallback, Reporter
@@ -167,9 +167,9 @@ class _Verifier:
                 "`backup prune` removes them"
             )
         if self.report.damaged_packs:
-            by_pack = index.pack_blobs()
+            by_pack = index.pack_records()
             for pack_id, reason in self.report.damaged_packs.items():
-                for blob_id, _entry in by_pack.get(pack_id, []):
+                for blob_id, _entry in record_entries(pack_id, by_pack.get(pack_id, b"")):
                     self.bad_blobs.setdefault(blob_id, f"pack {pack_id[:12]} {reason}")
 
     def _packs_to_read(self, index: MasterIndex) -> list[str]:
@@ -195,7 +195,7 @@ class _Verifier:
 
     def _read_packs(self, index: MasterIndex, packs: list[str]) -> VerifyReport | None:
         """Read `packs` back. With forked workers, the snapshots are walked meanwhile (returned)."""
-        by_pack = index.pack_blobs()
+        by_pack = index.pack_records()
         total = sum(index.pack_sizes[p] for p in packs)
         reporter = Reporter(self.progress, "verify", total_bytes=total, total_items=len(packs))
         walked: VerifyReport | None = None
@@ -211,12 +211,12 @@ class _Verifier:
                 threads = stack.enter_context(
                     ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify")
                 )
-                checks = threads.map(lambda p: self._check_pack(p, by_pack.get(p, [])), packs)
+                checks = threads.map(lambda p: self._check_pack(p, by_pack.get(p, b"")), packs)
             # results come back in order and are recorded here, in this process, on one thread
             for pack_id, check in zip(packs, checks, strict=True):
                 if check.unreadable is not None:
                     self._damage_pack(pack_id, f"cannot be read: {check.unreadable}")
-                    for blob_id, _entry in by_pack.get(pack_id, []):
+                    for blob_id, _entry in record_entries(pack_id, by_pack.get(pack_id, b"")):
                         self.bad_blobs.setdefault(blob_id, f"pack {pack_id[:12]} unreadable")
                     continue
                 self.report.packs_read += 1
@@ -246,9 +246,11 @@ class _Verifier:
         self.report.damaged_snapshots.extend(walked.damaged_snapshots)
         self.report.intact_snapshots.extend(walked.intact_snapshots)
 
-    def _check_pack(self, pack_id: str, indexed: list[tuple[bytes, IndexEntry]]) -> _PackCheck:
-        """Read one pack back and check everything in it. Touches no shared state."""
+    def _check_pack(self, pack_id: str, records: bytes) -> _PackCheck:
+        """Read one pack back and check everything in it (the index's `records` of the pack).
+        Touches no shared state."""
         check = _PackCheck()
+        indexed = record_entries(pack_id, records)
         try:
             data = self.repo.target.read(pack_object_name(pack_id))
         except (ObjectMissing, TargetError) as exc:
@@ -354,7 +356,7 @@ def _check_pack_forked(pack_id: str) -> _PackCheck:
     """`_Verifier._check_pack` in a forked worker, on the parent's verifier and pack map."""
     verifier, by_pack = forked.state()
     assert isinstance(verifier, _Verifier)  # noqa: S101 - set by _read_packs before the fork
-    return verifier._check_pack(pack_id, by_pack.get(pack_id, []))
+    return verifier._check_pack(pack_id, by_pack.get(pack_id, b""))
 
 
 def _message(exc: Exception) -> str:
