@@ -131,7 +131,7 @@ def record_entries(pack_id: str, records: bytes) -> list[tuple[bytes, IndexEntry
 
 
 # A location packed into one int (48 bytes in memory, against ~180 for an IndexEntry and its
-# three int fields): what keeps a backup's memory flat as the repository grows. Fields, from
+# three int fields): what keeps a backup's memory small as the repository grows. Fields, from
 # the lowest bit: pack number (into `_pack_ids`), kind, flags, offset, stored and raw length.
 _PACK_BITS = 24
 _MAX_PACKS = 1 << _PACK_BITS
