@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from clawkeeper.agent import TARGET_HELP
 from clawkeeper.agent.adapter import AgentAdapter
 from clawkeeper.agent.generic import GenericAdapter
 from clawkeeper.agent.openclaw.adapter import OpenClawAdapter
@@ -16,8 +17,6 @@ from clawkeeper.agent.openclaw.target import OpenClawTarget
 from clawkeeper.agent.sandbox import running_lab_targets
 from clawkeeper.config import Settings
 from clawkeeper.errors import AgentNotFound, UsageError
-
-TARGET_HELP = "auto (live install, else a running lab), live, lab, or lab:<instance>"
 
 
 def _lab_target(settings: Settings, name: str | None) -> OpenClawTarget:

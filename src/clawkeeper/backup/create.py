@@ -249,16 +249,11 @@ class _Scanner:
                 self._walk(root, path, "", out)
         return out
 
-    def _planned(
-        self, root: SourceRoot, path: str, rel: str, st: os.stat_result, *, compare: bool = True
-    ) -> _Planned | None:
-        """The scan's record of one object (None: skipped). `compare=False`: the caller already
-        found this file's line different from the parent's."""
+    def _planned(self, root: SourceRoot, path: str, rel: str, st: os.stat_result) -> _Planned | None:
+        """The scan's record of one object (None: skipped)."""
         mode = st.st_mode
         if stat.S_ISREG(mode):
-            same = (
-                _same_file(root, path, rel, st, self.parent.lines) if compare and self.parent.lines else None
-            )
+            same = _same_file(root, path, rel, st, self.parent.lines) if self.parent.lines else None
             if same is not None:  # unchanged, and a plain file the last time too
                 return same
             is_db = False
@@ -284,7 +279,6 @@ class _Scanner:
         databases: set[str] = set()
         excludes = self.sources.excludes
         screens = (excludes.screen(root.role, False), excludes.screen(root.role, True))
-        lines = self.parent.lines
         for child in children:
             name = child.name
             path = child.path
@@ -306,13 +300,7 @@ class _Scanner:
             if databases and sidecar_of(name) in databases:
                 self.counters.sidecars_skipped += 1
                 continue
-            rel = path.lstrip("/")
-            if lines:
-                same = _same_file(root, path, rel, st, lines)
-                if same is not None:
-                    out.append(same)
-                    continue
-            item = self._planned(root, path, rel, st, compare=False)
+            item = self._planned(root, path, path.lstrip("/"), st)
             if item is None:
                 continue
             if item.sqlite:
@@ -325,11 +313,9 @@ class _Scanner:
 def _same_file(
     root: SourceRoot, path: str, rel: str, st: os.stat_result, lines: dict[bytes, bytes]
 ) -> _Planned | None:
-    """A plain file whose tree line would be its parent line again, planned to reuse that line
+    """A regular file whose tree line would be its parent line again, planned to reuse that line
     (the scan's hot path when little changed: nothing is parsed, two byte comparisons)."""
     mode = st.st_mode
-    if not stat.S_ISREG(mode):
-        return None
     key = path_key(rel)
     line = lines.get(key)
     if line is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from clawkeeper.agent import TARGET_HELP
 from clawkeeper.cli import render
 from clawkeeper.cli.backup_common import (
     BackupBasics,
@@ -143,7 +144,7 @@ def create(
     repo: RepoOpt = None,
     key_file: KeyFileOpt = None,
     target: Annotated[
-        str | None, typer.Option("--target", help="Which OpenClaw: auto, live, lab or lab:<instance>.")
+        str | None, typer.Option("--target", help=f"Which OpenClaw: {TARGET_HELP}.")
     ] = None,
     state_dir: Annotated[
         Path | None, typer.Option("--state-dir", help="OpenClaw state dir (skips discovery).")

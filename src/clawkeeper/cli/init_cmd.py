@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from clawkeeper.agent import TARGET_HELP
 from clawkeeper.cli.context import recorded
 from clawkeeper.cli.render import console, emit_json
 from clawkeeper.config import Settings, default_config_path, to_toml
 from clawkeeper.effects.fs import atomic_write_text
 from clawkeeper.errors import ResourceConflict
-from clawkeeper.targets import TARGET_HELP, resolve_target
+from clawkeeper.targets import resolve_target
 
 
 def init(

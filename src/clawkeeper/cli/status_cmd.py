@@ -11,13 +11,14 @@ import platformdirs
 import typer
 from rich.table import Table
 
+from clawkeeper.agent import TARGET_HELP
 from clawkeeper.cli.context import recorded
 from clawkeeper.cli.render import console, emit_json, err_console, yes_no
 from clawkeeper.errors import ExitCode
 from clawkeeper.ledger import RunRecord
 from clawkeeper.runbook.releases import ReleaseReport, ReleaseSource
 from clawkeeper.status import StatusReport, collect_status
-from clawkeeper.targets import TARGET_HELP, resolve_adapter
+from clawkeeper.targets import resolve_adapter
 
 
 def status(

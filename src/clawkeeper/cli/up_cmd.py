@@ -15,13 +15,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from clawkeeper.agent import TARGET_HELP
 from clawkeeper.cli.context import recorded
 from clawkeeper.cli.render import console, emit_json, err_console
 from clawkeeper.errors import AgentNotFound, UsageError
 from clawkeeper.monitor.daemon import KeeperSnapshot
 from clawkeeper.monitor.durations import format_duration, parse_duration
 from clawkeeper.monitor.model import Alert, AlertState
-from clawkeeper.targets import TARGET_HELP
 
 if TYPE_CHECKING:
     from clawkeeper.config import Settings

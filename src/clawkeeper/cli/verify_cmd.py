@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clawkeeper.agent import TARGET_HELP
 from clawkeeper.cli.context import AppContext, recorded
 from clawkeeper.cli.render import console, emit_json, err_console
 from clawkeeper.errors import Inconclusive, UsageError, VerificationFailed
@@ -29,7 +30,6 @@ VERDICT_STYLE = {
     Verdict.INCONCLUSIVE: ("yellow", "????"),
     Verdict.SKIPPED: ("dim", "skip"),
 }
-TARGET_HELP = "auto (live install, else a running lab), live, lab, or lab:<instance>"
 
 
 class _LiveProgress:
