@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from clawkeeper import __version__
 from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_blocks
 from clawkeeper.backup.compress import PAGE_LEVEL, StreamCompressor
-from clawkeeper.backup.index import MasterIndex
+from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.marks import load_marks, marked_packs
 from clawkeeper.backup.packs import BlobKind, pack_object_name
 from clawkeeper.backup.progress import ProgressCallback, Reporter

@@ -41,6 +41,7 @@ from clawkeeper.errors import ClawkeeperError, IntegrityError
 DEFAULT_GRACE_S = 3600.0
 CLOCK_MARGIN_S = 300.0
 TEMP_MAX_AGE_S = 6 * 3600.0
+LOOKUP_BATCH = 10_000  # referenced blobs looked up per bulk query
 
 
 @dataclass(frozen=True)
@@ -210,10 +211,11 @@ class _Prune:
         already = frozenset(p for m in pending for p in m.packs)
         index = self.repo.load_index(marked=already)
         used: dict[str, int] = {}
-        for blob_id in referenced:
-            entry = index.lookup(blob_id)
-            if entry is not None:
-                used[entry.pack_id] = used.get(entry.pack_id, 0) + entry.length
+        ids = list(referenced)
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            for entry in index.lookup_many(b"".join(ids[start : start + LOOKUP_BATCH])):
+                if entry is not None:
+                    used[entry.pack_id] = used.get(entry.pack_id, 0) + entry.length
         unused = [p for p in index.pack_sizes if p not in already and used.get(p, 0) == 0]
         orphans = [p for p in listed if p not in index.pack_sizes and p not in already]
         sparse = [

@@ -35,15 +35,16 @@ from clawkeeper.backup.crypto import (
     content_name,
     make_cipher,
 )
+from clawkeeper.backup.heap import settle_large_buffers
 from clawkeeper.backup.index import (
     INDEX_AAD,
     IndexedPack,
     IndexEntry,
     IndexFormatError,
-    MasterIndex,
     decode_index,
     encode_index,
 )
+from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.keys import (
     MasterKey,
     b64,
@@ -268,6 +269,7 @@ class Repository:
 
     @classmethod
     def open(cls, target: BackupTarget, credentials: Credentials) -> Repository:
+        settle_large_buffers()  # see heap.py: keeps peak memory flat as the agent grows
         config = read_config(target)
         return cls(target, config, _unlock(target, config, credentials))
 

@@ -24,7 +24,7 @@ import os
 import secrets
 import stat
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,8 +122,9 @@ def _normalise_selection(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def plan_entries(entries: Sequence[Entry], wanted: Sequence[str]) -> list[Entry]:
-    """The entries to restore, after refusing the whole snapshot if any path is unsafe."""
+def plan_entries(entries: Iterable[Entry], wanted: Sequence[str]) -> list[Entry]:
+    """The entries to restore, after refusing the whole snapshot if any path is unsafe. They
+    are kept without their tree lines (a big database's line is megabytes of hex)."""
     links: set[str] = set()
     chosen: list[Entry] = []
     for entry in entries:
@@ -142,6 +143,7 @@ def plan_entries(entries: Sequence[Entry], wanted: Sequence[str]) -> list[Entry]
         if entry.type is EntryType.SYMLINK:
             links.add(entry.path)
         if _selected(entry.path, wanted):
+            entry.line = None
             chosen.append(entry)
     return chosen
 
@@ -414,7 +416,7 @@ def restore_snapshot(
 ) -> RestoreResult:
     snapshot = load_snapshot(repo, snapshot_id)
     wanted = _normalise_selection(options.paths)
-    entries = plan_entries(list(iter_tree(repo, snapshot)), wanted)
+    entries = plan_entries(iter_tree(repo, snapshot), wanted)
     if wanted and not entries:
         raise UsageError(
             f"snapshot {snapshot.short_id} holds nothing at {', '.join(options.paths)}",

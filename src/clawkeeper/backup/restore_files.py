@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from clawkeeper.backup.blobstream import Wanted, open_batch
 from clawkeeper.backup.crypto import ID_SIZE
+from clawkeeper.backup.index import IndexEntry
 from clawkeeper.backup.repository import Repository
 from clawkeeper.backup.tree import Entry
 
@@ -141,7 +142,7 @@ def split_in_two(files: Sequence[Entry]) -> tuple[Sequence[Entry], Sequence[Entr
 def _batches(
     repo: Repository, files: Sequence[Entry], create: Callable[[Entry], OpenFile]
 ) -> Iterator[_Batch]:
-    lookup = repo.index.lookup
+    lookup_many = repo.index.lookup_many
     batch = _Batch()
     for entry in files:
         opened = create(entry)
@@ -149,9 +150,8 @@ def _batches(
         offset = 0
         raw = entry.chunks
         last = len(raw) - ID_SIZE
-        for start in range(0, len(raw), ID_SIZE):
+        for start, located in zip(range(0, len(raw), ID_SIZE), _located(lookup_many, raw), strict=True):
             blob_id = raw[start : start + ID_SIZE]
-            located = lookup(blob_id)
             batch.wanted.append(Wanted(blob_id, entry.path, located))
             batch.places.append((opened, offset))
             size = located.raw_length if located is not None else 0
@@ -169,6 +169,16 @@ def _batches(
             batch = _Batch()
     if batch.wanted or batch.completes:
         yield batch
+
+
+def _located(
+    lookup_many: Callable[[bytes], list[IndexEntry | None]], raw: bytes
+) -> Iterator[IndexEntry | None]:
+    """Where each chunk of a content list is, looked up a slice at a time (a big database has
+    100,000 chunks: their entries are not all held at once)."""
+    step = BATCH_BLOBS * ID_SIZE
+    for start in range(0, len(raw), step):
+        yield from lookup_many(raw[start : start + step])
 
 
 def _write_batch(repo: Repository, batch: _Batch) -> list[tuple[OpenFile, int]]:

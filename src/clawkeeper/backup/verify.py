@@ -28,7 +28,9 @@ from typing import Any
 import blake3
 
 from clawkeeper.backup import forked
-from clawkeeper.backup.index import MasterIndex, record_entries
+from clawkeeper.backup.crypto import ID_SIZE
+from clawkeeper.backup.index import record_entries
+from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.marks import load_marks
 from clawkeeper.backup.packs import PackFormatError, pack_id_from_name, pack_object_name, parse_pack
 from clawkeeper.backup.progress import ProgressCallback, Reporter
@@ -42,6 +44,7 @@ from clawkeeper.outcomes import Outcome
 
 VERIFY_THREADS = 3  # remote repositories: reads overlap network latency
 VERIFY_PROCESSES = min(os.cpu_count() or 1, 8)  # local repositories: forked workers, one per core
+CHECK_SLICE = 4096 * ID_SIZE  # chunk ids of one file checked per index query
 
 
 @dataclass(frozen=True)
@@ -167,9 +170,8 @@ class _Verifier:
                 "`backup prune` removes them"
             )
         if self.report.damaged_packs:
-            by_pack = index.pack_records()
             for pack_id, reason in self.report.damaged_packs.items():
-                for blob_id, _entry in record_entries(pack_id, by_pack.get(pack_id, b"")):
+                for blob_id, _entry in record_entries(pack_id, index.records_of(pack_id)):
                     self.bad_blobs.setdefault(blob_id, f"pack {pack_id[:12]} {reason}")
 
     def _packs_to_read(self, index: MasterIndex) -> list[str]:
@@ -195,7 +197,6 @@ class _Verifier:
 
     def _read_packs(self, index: MasterIndex, packs: list[str]) -> VerifyReport | None:
         """Read `packs` back. With forked workers, the snapshots are walked meanwhile (returned)."""
-        by_pack = index.pack_records()
         total = sum(index.pack_sizes[p] for p in packs)
         reporter = Reporter(self.progress, "verify", total_bytes=total, total_items=len(packs))
         walked: VerifyReport | None = None
@@ -203,7 +204,7 @@ class _Verifier:
             if forked.usable(self.repo.target, VERIFY_PROCESSES) and len(packs) > 1:
                 # processes check the packs while this one walks the snapshots' file lists
                 self.pack_hash_threads = 1
-                executor = stack.enter_context(forked.pool(VERIFY_PROCESSES, (self, by_pack)))
+                executor = stack.enter_context(forked.pool(VERIFY_PROCESSES, (self, index)))
                 checks: Iterator[_PackCheck] = executor.map(_check_pack_forked, packs)
                 walked = self._walk_aside(index)
             else:
@@ -211,12 +212,12 @@ class _Verifier:
                 threads = stack.enter_context(
                     ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify")
                 )
-                checks = threads.map(lambda p: self._check_pack(p, by_pack.get(p, b"")), packs)
+                checks = threads.map(lambda p: self._check_pack(p, index.records_of(p)), packs)
             # results come back in order and are recorded here, in this process, on one thread
             for pack_id, check in zip(packs, checks, strict=True):
                 if check.unreadable is not None:
                     self._damage_pack(pack_id, f"cannot be read: {check.unreadable}")
-                    for blob_id, _entry in record_entries(pack_id, by_pack.get(pack_id, b"")):
+                    for blob_id, _entry in record_entries(pack_id, index.records_of(pack_id)):
                         self.bad_blobs.setdefault(blob_id, f"pack {pack_id[:12]} unreadable")
                     continue
                 self.report.packs_read += 1
@@ -309,30 +310,41 @@ class _Verifier:
         reporter.finish()
 
     def _check_tree(self, index: MasterIndex, snapshot: Snapshot, short: str, clean: set[bytes]) -> bool:
-        """Check every file's chunks; `clean` holds chunk lists already found whole in this walk
-        (snapshots share most files, so most are checked once)."""
+        """Check every file's chunks; `clean` holds digests of the chunk lists already found whole
+        in this walk (snapshots share most files, so most are checked once)."""
         damaged = False
         try:
             for entry in iter_tree(self.repo, snapshot, files_only=True):
-                if entry.chunks in clean:
+                digest = blake3.blake3(entry.chunks).digest(length=16)
+                if digest in clean:
                     continue
-                for blob_id in entry.content:
-                    reason = self._blob_problem(index, blob_id)
-                    if reason:
-                        damaged = True
-                        self.report.damaged_files.append(
-                            {"snapshot": short, "path": entry.path, "reason": reason}
-                        )
-                        self.problem(
-                            "snapshot", short, f"snapshot {short}: /{entry.path} is damaged ({reason})"
-                        )
-                        break
+                reason = self._content_problem(index, entry.chunks)
+                if reason:
+                    damaged = True
+                    where = {"snapshot": short, "path": entry.path, "reason": reason}
+                    self.report.damaged_files.append(where)
+                    self.problem("snapshot", short, f"snapshot {short}: /{entry.path} is damaged ({reason})")
                 else:
-                    clean.add(entry.chunks)
+                    clean.add(digest)
         except (BlobCorrupt, TreeFormatError) as exc:
             self.problem("snapshot", short, f"snapshot {short}: its file list is unreadable: {_message(exc)}")
             return True
         return damaged
+
+    def _content_problem(self, index: MasterIndex, chunks: bytes) -> str | None:
+        """Why a file's content cannot be restored (None: it can), checked a slice at a time
+        with one index query per slice."""
+        for start in range(0, len(chunks), CHECK_SLICE):
+            part = chunks[start : start + CHECK_SLICE]
+            if self.bad_blobs:
+                for at in range(0, len(part), ID_SIZE):
+                    reason = self._blob_problem(index, part[at : at + ID_SIZE])
+                    if reason:
+                        return reason
+            missing = index.missing(part)
+            if missing:
+                return f"chunk {missing[0].hex()[:12]} is not in any index"
+        return None
 
     def _blob_problem(self, index: MasterIndex, blob_id: bytes) -> str | None:
         if blob_id in self.bad_blobs:
@@ -354,9 +366,9 @@ class _PackCheck:
 
 def _check_pack_forked(pack_id: str) -> _PackCheck:
     """`_Verifier._check_pack` in a forked worker, on the parent's verifier and pack map."""
-    verifier, by_pack = forked.state()
+    verifier, index = forked.state()
     assert isinstance(verifier, _Verifier)  # noqa: S101 - set by _read_packs before the fork
-    return verifier._check_pack(pack_id, by_pack.get(pack_id, b""))
+    return verifier._check_pack(pack_id, index.records_of(pack_id))
 
 
 def _message(exc: Exception) -> str:

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from clawkeeper.backup.compress import StreamCompressor, compress_payload
 from clawkeeper.backup.crypto import ID_SIZE, content_name
-from clawkeeper.backup.index import IndexedPack, MasterIndex
+from clawkeeper.backup.index import IndexedPack
+from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, pack_object_name
 from clawkeeper.backup.repository import Repository
 
@@ -158,10 +159,10 @@ class BlobWriter:
         into a buffer the caller reuses (as for `add`)."""
         ids = self.repo.hash_blob.many(data, size)
         pending = self._pending
-        usable = self.index.usable
+        stored = self.index.usable_among(ids)  # one bulk query for the whole buffer
         reused = 0
         for i, blob_id in enumerate(ids):
-            if blob_id in pending or usable(blob_id):
+            if blob_id in pending or blob_id in stored:
                 reused += 1
             else:
                 start = i * size

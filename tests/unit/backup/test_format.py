@@ -9,7 +9,8 @@ import pytest
 
 from clawkeeper.backup.chunker import ChunkerParams, ContentChunker, fixed_chunks
 from clawkeeper.backup.crypto import AesGcmCipher, content_name
-from clawkeeper.backup.index import IndexedPack, MasterIndex, decode_index, encode_index, record_entries
+from clawkeeper.backup.index import IndexedPack, decode_index, encode_index, record_entries
+from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, PackFormatError, parse_pack
 
 SMALL = ChunkerParams(min_size=2048, avg_size=8192, max_size=65536)
@@ -108,17 +109,17 @@ def test_master_index_never_prefers_a_pack_a_prune_has_marked() -> None:
     assert {e.pack_id for e in index.locations(b"x" * 32)} == {"a" * 64, "b" * 64}
 
 
-def test_compact_pack_records_list_every_blob_of_every_pack_like_pack_blobs() -> None:
-    # verify reads packs from this compact form; it must name exactly what pack_blobs names,
-    # alternate copies and empty packs included
+def test_each_packs_records_list_every_blob_of_the_pack_like_pack_blobs() -> None:
+    # verify reads packs from their records; they must name exactly what pack_blobs names,
+    # other copies and empty packs included
     shared = PackedBlob(b"s" * 32, BlobKind.DATA, BlobFlags.COMPRESSED, 0, 10, 30)
     tree = PackedBlob(b"t" * 32, BlobKind.TREE, BlobFlags.NONE, 10, 5, 5)
     big = PackedBlob(b"b" * 32, BlobKind.DATA, BlobFlags.NONE, 4_000_000_000, 70_000, 70_000)
     index = MasterIndex(marked=frozenset({"a" * 64}))
     index.add("i1", [IndexedPack("a" * 64, 100, (shared, tree)), IndexedPack("e" * 64, 0, ())])
     index.add("i2", [IndexedPack("b" * 64, 200, (shared, big))])
-    records = index.pack_records()
-    assert set(records) == {"a" * 64, "b" * 64, "e" * 64}
+    records = {pack: index.records_of(pack) for pack, _size in index.iter_packs()}
+    assert set(records) == {"a" * 64, "b" * 64, "e" * 64} and index.records_of("f" * 64) == b""
     decoded = {pack: sorted(record_entries(pack, data)) for pack, data in records.items()}
     assert decoded == {pack: sorted(pairs) for pack, pairs in index.pack_blobs().items()}
     assert sorted(e.offset for _b, e in decoded["b" * 64]) == [0, 4_000_000_000]

@@ -22,7 +22,8 @@ from clawkeeper.backup.blobstream import MAX_GAP, MAX_SPAN, Wanted, spans
 from clawkeeper.backup.compress import StreamCompressor
 from clawkeeper.backup.create import create_snapshot
 from clawkeeper.backup.crypto import AesGcmCipher, BlobHasher
-from clawkeeper.backup.index import IndexedPack, IndexEntry, MasterIndex, encode_index
+from clawkeeper.backup.index import IndexedPack, IndexEntry, encode_index
+from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, pack_object_name, parse_pack
 from clawkeeper.backup.progress import Progress
 from clawkeeper.backup.repository import BlobCorrupt, Credentials, Repository, init_repository
