@@ -35,6 +35,7 @@ from clawkeeper.backup.create import BackupOptions, create_snapshot
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import BlobCorrupt, Repository
 from clawkeeper.backup.restore_files import OpenFile, write_files
+from clawkeeper.backup.restore_list import EntryList, subset
 from clawkeeper.backup.snapshots import Snapshot, iter_tree, load_snapshot
 from clawkeeper.backup.sources import SourceSet
 from clawkeeper.backup.sqlite_capture import SIDECAR_SUFFIXES, integrity_check
@@ -122,11 +123,11 @@ def _normalise_selection(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def plan_entries(entries: Iterable[Entry], wanted: Sequence[str]) -> list[Entry]:
+def plan_entries(entries: Iterable[Entry], wanted: Sequence[str]) -> EntryList:
     """The entries to restore, after refusing the whole snapshot if any path is unsafe. They
-    are kept without their tree lines (a big database's line is megabytes of hex)."""
+    are spooled to disk, not held (see restore_list)."""
     links: set[str] = set()
-    chosen: list[Entry] = []
+    chosen = EntryList()
     for entry in entries:
         reason = unsafe_reason(entry.path)
         if reason is None:
@@ -143,7 +144,6 @@ def plan_entries(entries: Iterable[Entry], wanted: Sequence[str]) -> list[Entry]
         if entry.type is EntryType.SYMLINK:
             links.add(entry.path)
         if _selected(entry.path, wanted):
-            entry.line = None
             chosen.append(entry)
     return chosen
 
@@ -229,25 +229,32 @@ class _Restorer:
         self.keep_owners = options.keep_owners if options.keep_owners is not None else os.geteuid() == 0
         self.result = RestoreResult(snapshot=snapshot.id, target=str(root), in_place=options.in_place)
 
-    def run(self, entries: list[Entry], progress: ProgressCallback | None) -> RestoreResult:
-        total = sum(e.size for e in entries if e.type is EntryType.FILE)
+    def run(self, entries: Sequence[Entry], progress: ProgressCallback | None) -> RestoreResult:
+        links: list[Entry] = []
+        made_dirs: list[Entry] = []
+        file_indices: list[int] = []
+        databases: list[str] = []
+        total = 0
+        for i, entry in enumerate(entries):  # sorted out once; the files stay where they are
+            if entry.type is EntryType.DIR:
+                made_dirs.append(entry)
+            elif entry.type is EntryType.FILE:
+                file_indices.append(i)
+                total += entry.size
+                if entry.is_sqlite:
+                    databases.append(entry.path)
+            else:
+                links.append(entry)
+        files = subset(entries, file_indices)
+        del file_indices
         reporter = Reporter(progress, "restore", total_bytes=total, total_items=len(entries))
         root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         dirs = DirFds(root_fd)
         try:
-            links: list[Entry] = []
-            made_dirs: list[Entry] = []
-            files: list[Entry] = []
-            for entry in entries:
-                if entry.type is EntryType.DIR:
-                    dirs.get(tuple(entry.path.split("/")))
-                    made_dirs.append(entry)
-                    self.result.dirs += 1
-                    reporter.advance(items=1, current=entry.path)
-                elif entry.type is EntryType.FILE:
-                    files.append(entry)
-                else:
-                    links.append(entry)
+            for entry in made_dirs:
+                dirs.get(tuple(entry.path.split("/")))
+                self.result.dirs += 1
+                reporter.advance(items=1, current=entry.path)
             self._write_files(files, dirs, reporter)
             for entry in links:
                 parts = tuple(entry.path.split("/"))
@@ -263,14 +270,14 @@ class _Restorer:
             os.close(root_fd)
         if self.options.check_databases:  # those not checked as soon as they were written
             checked = self.result.databases
-            for entry in entries:
-                if entry.type is EntryType.FILE and entry.is_sqlite and entry.path not in checked:
-                    checked[entry.path] = integrity_check(self.root / entry.path, quick=True)
+            for path in databases:
+                if path not in checked:
+                    checked[path] = integrity_check(self.root / path, quick=True)
         for root in self.snapshot.roots:
             self.result.roots[root["path"]] = str(self.root / root["path"].lstrip("/"))
         return self.result
 
-    def _write_files(self, files: list[Entry], dirs: DirFds, reporter: Reporter) -> None:
+    def _write_files(self, files: Sequence[Entry], dirs: DirFds, reporter: Reporter) -> None:
         """Write the files' contents, in two forked processes on a local repository (see
         `restore_lanes`). In place, each file is written under a temporary name and all of them
         replace the originals only once every file is complete and synced (`_swap_in`)."""
@@ -281,7 +288,7 @@ class _Restorer:
         if swaps:
             self._swap_in(swaps, dirs)
 
-    def write_lane(self, files: list[Entry], dirs: DirFds, advance: Advance) -> list[tuple[Entry, str]]:
+    def write_lane(self, files: Sequence[Entry], dirs: DirFds, advance: Advance) -> list[tuple[Entry, str]]:
         """This thread creates `files` in order; workers fetch, check and write their chunks
         (`restore_files`). `advance(bytes, items, current)` is told of each finished file.
         Returns the in-place swaps (entry, temporary name); on failure nothing of this lane is
@@ -448,7 +455,8 @@ def restore_snapshot(
     )
     # attachments (OpenClaw's own archive, say) are not live files: they have no place on disk
     attached = set(snapshot.meta.get("attachments") or ())
-    entries = [e for e in entries if e.path.split("/", 1)[0] not in attached]
+    if attached:
+        entries = entries.select(i for i, e in enumerate(entries) if e.path.split("/", 1)[0] not in attached)
     restorer = _Restorer(repo, snapshot, options, Path("/"))
     restorer.result.safety_snapshot = safety.snapshot.id
     restorer.result.warnings.extend(warnings)

@@ -31,6 +31,7 @@ from clawkeeper.backup.blobstream import Wanted, open_batch
 from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.index import IndexEntry
 from clawkeeper.backup.repository import Repository
+from clawkeeper.backup.restore_list import sizes_of
 from clawkeeper.backup.tree import Entry
 
 WORKERS = 2
@@ -129,13 +130,14 @@ def _two_lanes(
 
 def split_in_two(files: Sequence[Entry]) -> tuple[Sequence[Entry], Sequence[Entry]]:
     """The files cut where half of their bytes lie before the cut (order kept)."""
-    half = sum(entry.size for entry in files) / 2
+    sizes = sizes_of(files)
+    half = sum(sizes) / 2
     cut, seen = len(files), 0
-    for i, entry in enumerate(files):
-        if seen + entry.size / 2 >= half:  # the file straddling the middle goes where most of it lies
+    for i, size in enumerate(sizes):
+        if seen + size / 2 >= half:  # the file straddling the middle goes where most of it lies
             cut = i
             break
-        seen += entry.size
+        seen += size
     return files[:cut], files[cut:]
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from clawkeeper.backup import forked
 from clawkeeper.backup.progress import Reporter
+from clawkeeper.backup.restore_list import sizes_of, subset
 from clawkeeper.backup.tree import Entry
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def restore_cost(entry: Entry) -> float:
 
 def split_balanced(
     files: Sequence[Entry], weight: Callable[[Entry], float]
-) -> tuple[list[Entry], list[Entry]]:
+) -> tuple[Sequence[Entry], Sequence[Entry]]:
     """Two lanes of about equal weight, each in the original (path) order.
 
     Heaviest first, each file to the lighter lane: a contiguous cut would leave a 300 MB model
@@ -84,7 +85,7 @@ def split_balanced(
         lanes[lighter].append(i)
         loads[lighter] += weights[i]
     first, second = (sorted(lane) for lane in lanes)
-    return [files[i] for i in first], [files[i] for i in second]
+    return subset(files, first), subset(files, second)
 
 
 class _Inbox:
@@ -128,7 +129,7 @@ class _Inbox:
 
 
 def worth_forking(repo: Repository, files: Sequence[Entry]) -> bool:
-    return forked.usable(repo.target, 2) and len(files) > 1 and sum(e.size for e in files) >= FORK_MIN_BYTES
+    return forked.usable(repo.target, 2) and len(files) > 1 and sum(sizes_of(files)) >= FORK_MIN_BYTES
 
 
 def write_in_two_processes(
@@ -149,7 +150,7 @@ def write_in_two_processes(
         inbox.start()  # after the fork: the child must not inherit the reading thread
         try:
             try:
-                swaps = restorer.write_lane(list(mine), dirs, advance)
+                swaps = restorer.write_lane(mine, dirs, advance)
             except BaseException:
                 stop.set()
                 with contextlib.suppress(Exception):  # its own failure, if any, is not the first
@@ -197,13 +198,13 @@ def _other_lane() -> LaneDone:
             pending[0] = pending[1] = 0
             last = now
 
-    swaps = job.restorer.write_lane(list(job.files), job.dirs, advance)
+    swaps = job.restorer.write_lane(job.files, job.dirs, advance)
     job.progress.send((pending[0], pending[1], None))
-    position = {id(entry): i for i, entry in enumerate(job.files)}
+    position = {entry.path: i for i, entry in enumerate(job.files)} if swaps else {}
     return LaneDone(
         files=result.files - files_before,
         bytes=result.bytes - bytes_before,
         warnings=result.warnings[warnings_before:],
         databases={k: v for k, v in result.databases.items() if k not in databases_before},
-        swaps=[(position[id(entry)], temp) for entry, temp in swaps],
+        swaps=[(position[entry.path], temp) for entry, temp in swaps],
     )
