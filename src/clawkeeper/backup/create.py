@@ -32,14 +32,15 @@ from typing import Any, NamedTuple
 from clawkeeper import __version__
 from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_blocks
 from clawkeeper.backup.compress import PAGE_LEVEL, StreamCompressor
+from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.marks import load_marks, marked_packs
 from clawkeeper.backup.packs import BlobKind, pack_object_name
 from clawkeeper.backup.progress import ProgressCallback, Reporter
-from clawkeeper.backup.repository import Repository
+from clawkeeper.backup.repository import BlobCorrupt, Repository
 from clawkeeper.backup.scratch import scratch_folder
 from clawkeeper.backup.sessions import Session
-from clawkeeper.backup.snapshots import Snapshot, list_snapshots, save_snapshot, tree_pieces
+from clawkeeper.backup.snapshots import Snapshot, content_slices, list_snapshots, save_snapshot, tree_pieces
 from clawkeeper.backup.sources import SourceRoot, SourceSet, screened
 from clawkeeper.backup.sqlite_capture import (
     CapturedDatabase,
@@ -52,6 +53,8 @@ from clawkeeper.backup.sqlite_capture import (
 )
 from clawkeeper.backup.tree import (
     HEX_ID,
+    INLINE_MAX,
+    LIST_BYTES,
     Entry,
     EntryType,
     file_line_head,
@@ -433,6 +436,7 @@ class _Backup:
         self.chunker = ContentChunker(repo.config.chunker, repo.master.chunker_seed)
         self.compressor = StreamCompressor(repo.config.compression_level)
         self.page_compressor = StreamCompressor(min(PAGE_LEVEL, repo.config.compression_level))
+        self.list_compressor = StreamCompressor(repo.config.compression_level)  # ids: incompressible
         self.depended_packs: set[str] = set()
         self.depended_numbers: set[int] = set()  # pack numbers of `MasterIndex.usable_packs`
         self.hostname = options.hostname or socket.gethostname()
@@ -583,14 +587,30 @@ class _Backup:
         old = parent.entry(rel)
         if old is None or old.sig != sig or (database and old.sqlite is None):
             return None
-        packs = writer.index.usable_packs(old.chunks)
+        if not old.chunk_lists:
+            return old if self._ids_usable(old.chunks, writer) else None
+        if not self._ids_usable(old.chunk_lists, writer):
+            return None
+        try:
+            for ids in content_slices(self.repo, old):
+                if not self._ids_usable(ids, writer):
+                    return None
+        except BlobCorrupt:
+            return None  # its chunk list does not read back: capture it again
+        return old
+
+    def _ids_usable(self, ids: bytes, writer: BlobWriter) -> bool:
+        """True when every id of a concatenated id list is stored in an unmarked pack (or by this
+        backup); their packs become dependencies. False: a chunk was pruned or sits in a pack
+        marked for deletion, so the file is read again."""
+        packs = writer.index.usable_packs(ids)
         if packs is not None:
             self.depended_numbers |= packs
-            return old
-        if writer.all_known(old.chunks):  # some chunks were stored by this backup
-            self.depended_packs.update(writer.index.packs_of(old.chunks))
-            return old
-        return None  # a chunk was pruned or sits in a pack marked for deletion: read again
+            return True
+        if writer.all_known(ids):  # some chunks were stored by this backup
+            self.depended_packs.update(writer.index.packs_of(ids))
+            return True
+        return False
 
     def _unchanged(self, item: _Planned, writer: BlobWriter, reporter: Reporter) -> bytes | None:
         """The parent's line of an unchanged plain file, once its chunks are known to be usable;
@@ -694,6 +714,7 @@ class _Backup:
     def _reuse(self, entry: Entry, old: Entry) -> Entry:
         entry.size = old.size
         entry.chunks = old.chunks
+        entry.chunk_lists, entry.listed = old.chunk_lists, old.listed
         if (old.path, old.type, old.mode, old.mtime_ns, old.uid, old.gid) == (
             entry.path,
             entry.type,
@@ -804,11 +825,23 @@ class _Backup:
         try:
             self.page_compressor.reset()
             content = bytearray()  # the ids, 32 bytes each: not a list of 100,000 small objects
+            lists = bytearray()  # ids of the list blobs content went to, once it outgrew a line
+            listed = 0
             size = captured.chunk_size
             with captured.image.open("rb", buffering=0) as handle:
                 for block in fixed_blocks(handle, size):
                     content += b"".join(writer.add_fixed(BlobKind.DATA, block, size, self.page_compressor))
-            entry.chunks = bytes(content)
+                    while len(content) >= LIST_BYTES:
+                        lists += self._store_list(content[:LIST_BYTES], writer)
+                        listed += LIST_BYTES // ID_SIZE
+                        del content[:LIST_BYTES]
+            if lists or len(content) > INLINE_MAX * ID_SIZE:
+                if content:
+                    lists += self._store_list(content, writer)
+                    listed += len(content) // ID_SIZE
+                entry.chunk_lists, entry.listed = bytes(lists), listed
+            else:
+                entry.chunks = bytes(content)
             entry.size = captured.size
             if check is not None:
                 captured = dataclasses.replace(captured, quick_check=check.result())
@@ -827,6 +860,14 @@ class _Backup:
         self.counters.bytes += captured.size
         reporter.advance(item.st.st_size)
         return entry
+
+    def _store_list(self, ids: bytes | bytearray, writer: BlobWriter) -> bytes:
+        """Store a slice of a database's chunk ids as a list blob; returns its id."""
+        blob_id, _new = writer.add(BlobKind.TREE, bytes(ids), self.list_compressor)
+        located = writer.index.lookup(blob_id)
+        if located is not None:
+            self.depended_packs.add(located.pack_id)
+        return blob_id
 
     def _store_tree(self, tree: bytearray, writer: BlobWriter, ids: list[bytes], *, final: bool) -> bytearray:
         """Store the content-defined chunks of the file list `tree` as TREE blobs (ids appended to

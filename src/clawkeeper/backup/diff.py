@@ -49,7 +49,7 @@ class SnapshotDiff:
 def _compare(old: Entry, new: Entry) -> Change | None:
     if old.type is not new.type:
         return Change(new.path, "type", f"{old.type.name.lower()} -> {new.type.name.lower()}")
-    if new.type is EntryType.FILE and old.content != new.content:
+    if new.type is EntryType.FILE and (old.chunks, old.chunk_lists) != (new.chunks, new.chunk_lists):
         detail = ""
         if old.sqlite and new.sqlite and old.sqlite.get("user_version") != new.sqlite.get("user_version"):
             detail = f"user_version {old.sqlite.get('user_version')} -> {new.sqlite.get('user_version')}"

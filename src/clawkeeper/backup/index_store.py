@@ -45,6 +45,7 @@ from clawkeeper.backup.index import (
     record_entries,
 )
 from clawkeeper.backup.packs import BLOB_RECORD, PackedBlob
+from clawkeeper.backup.tree import split_ids
 
 CACHE_KIB = 2048  # SQLite page cache per connection
 BATCH = 500  # ids per bulk query (SQLite allows 32,766 parameters)
@@ -69,10 +70,6 @@ def _rows(pack_no: int, records: bytes | memoryview) -> list[tuple[bytes, int, i
             raise IndexFormatError(f"index has an unknown blob kind or flag ({kind}, {flags})")
         out.append((blob_id, base | flags << 33 | kind << 32 | offset, (length | raw << 32) - _BIAS))
     return out
-
-
-def _split(blob_ids: bytes) -> list[bytes]:
-    return [blob_ids[i : i + ID_SIZE] for i in range(0, len(blob_ids), ID_SIZE)]
 
 
 def _remove(folder: str, owner: int) -> None:
@@ -242,7 +239,7 @@ class MasterIndex:
 
     def lookup_many(self, blob_ids: bytes) -> list[IndexEntry | None]:
         """`lookup` for each id of a concatenated id list (a file's content), in one query."""
-        ids = _split(blob_ids)
+        ids = split_ids(blob_ids)
         if len(ids) == 1:
             return [self.lookup(ids[0])]
         found = self._bulk(ids)
@@ -279,7 +276,7 @@ class MasterIndex:
             return {rows[0][0] >> _PACK_SHIFT}
         numbers: set[int] = set()
         for start in range(0, len(blob_ids), BATCH * ID_SIZE):
-            ids = _split(blob_ids[start : start + BATCH * ID_SIZE])
+            ids = split_ids(blob_ids[start : start + BATCH * ID_SIZE])
             found = self._bulk(ids)
             if len(found) < len(set(ids)):
                 return None
@@ -300,13 +297,13 @@ class MasterIndex:
         """The packs holding the (preferred copies of the) ids of a concatenated id list."""
         numbers: set[int] = set()
         for start in range(0, len(blob_ids), BATCH * ID_SIZE):
-            found = self._bulk(_split(blob_ids[start : start + BATCH * ID_SIZE]))
+            found = self._bulk(split_ids(blob_ids[start : start + BATCH * ID_SIZE]))
             numbers.update(loc >> _PACK_SHIFT for loc, _lens in found.values())
         return self.pack_ids(numbers)
 
     def missing(self, blob_ids: bytes) -> list[bytes]:
         """The ids of a concatenated id list that no index names, in order."""
-        ids = _split(blob_ids)
+        ids = split_ids(blob_ids)
         found = self._bulk(ids)
         return [blob_id for blob_id in ids if blob_id not in found]
 

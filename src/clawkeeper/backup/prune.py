@@ -33,8 +33,8 @@ from clawkeeper.backup.packs import PackedBlob, pack_id_from_name, pack_object_n
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import Repository
 from clawkeeper.backup.sessions import PruneLock, list_sessions, remove_stale_sessions
-from clawkeeper.backup.snapshots import iter_tree, load_snapshot
-from clawkeeper.backup.tree import EntryType, TreeFormatError
+from clawkeeper.backup.snapshots import content_slices, iter_tree, load_snapshot
+from clawkeeper.backup.tree import EntryType, TreeFormatError, split_ids
 from clawkeeper.backup.writer import BlobWriter
 from clawkeeper.errors import ClawkeeperError, IntegrityError
 
@@ -88,6 +88,10 @@ def _referenced_blobs(repo: Repository) -> tuple[set[bytes], int]:
             for entry in iter_tree(repo, snapshot):
                 if entry.type is EntryType.FILE:
                     referenced.update(entry.content)
+                    if entry.chunk_lists:  # the list blobs, and the chunks they name
+                        referenced.update(split_ids(entry.chunk_lists))
+                        for piece in content_slices(repo, entry):
+                            referenced.update(split_ids(piece))
         except (ClawkeeperError, TreeFormatError) as exc:
             detail = exc.message if isinstance(exc, ClawkeeperError) else str(exc)
             raise IntegrityError(

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 from clawkeeper.backup.blobstream import Wanted, open_batch
 from clawkeeper.backup.crypto import ID_SIZE
-from clawkeeper.backup.index import IndexEntry
 from clawkeeper.backup.repository import Repository
 from clawkeeper.backup.restore_list import sizes_of
+from clawkeeper.backup.snapshots import content_slices
 from clawkeeper.backup.tree import Entry
 
 WORKERS = 2
@@ -145,42 +145,35 @@ def _batches(
     repo: Repository, files: Sequence[Entry], create: Callable[[Entry], OpenFile]
 ) -> Iterator[_Batch]:
     lookup_many = repo.index.lookup_many
+    step = BATCH_BLOBS * ID_SIZE  # chunks looked up per query: their entries are not all held at once
     batch = _Batch()
     for entry in files:
         opened = create(entry)
         batch.created += 1
         offset = 0
-        raw = entry.chunks
-        last = len(raw) - ID_SIZE
-        for start, located in zip(range(0, len(raw), ID_SIZE), _located(lookup_many, raw), strict=True):
-            blob_id = raw[start : start + ID_SIZE]
-            batch.wanted.append(Wanted(blob_id, entry.path, located))
-            batch.places.append((opened, offset))
-            size = located.raw_length if located is not None else 0
-            offset += size
-            batch.raw_bytes += size
-            if start == last:
-                batch.completes.append(opened)
-            elif batch.full:
-                yield batch
-                batch = _Batch()
-        if not raw:
+        count, seen = entry.chunk_count, 0
+        for ids in content_slices(repo, entry, step):
+            for start in range(0, len(ids), step):
+                part = ids[start : start + step]
+                for at, located in zip(range(0, len(part), ID_SIZE), lookup_many(part), strict=True):
+                    batch.wanted.append(Wanted(part[at : at + ID_SIZE], entry.path, located))
+                    batch.places.append((opened, offset))
+                    size = located.raw_length if located is not None else 0
+                    offset += size
+                    batch.raw_bytes += size
+                    seen += 1
+                    if seen == count:
+                        batch.completes.append(opened)
+                    elif batch.full:
+                        yield batch
+                        batch = _Batch()
+        if not count:
             batch.completes.append(opened)
         if batch.full:
             yield batch
             batch = _Batch()
     if batch.wanted or batch.completes:
         yield batch
-
-
-def _located(
-    lookup_many: Callable[[bytes], list[IndexEntry | None]], raw: bytes
-) -> Iterator[IndexEntry | None]:
-    """Where each chunk of a content list is, looked up a slice at a time (a big database has
-    100,000 chunks: their entries are not all held at once)."""
-    step = BATCH_BLOBS * ID_SIZE
-    for start in range(0, len(raw), step):
-        yield from lookup_many(raw[start : start + step])
 
 
 def _write_batch(repo: Repository, batch: _Batch) -> list[tuple[OpenFile, int]]:

@@ -16,7 +16,7 @@ from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.packs import BlobKind
 from clawkeeper.backup.repository import SNAPSHOT_AAD, BlobCorrupt, Repository
 from clawkeeper.backup.targets.base import ObjectMissing
-from clawkeeper.backup.tree import Entry, parse_file_entries, parse_lines
+from clawkeeper.backup.tree import LIST_BYTES, Entry, parse_file_entries, parse_lines
 from clawkeeper.errors import IntegrityError, NotFound, UsageError
 
 SNAPSHOT_VERSION = 1
@@ -171,3 +171,28 @@ def iter_tree(repo: Repository, snapshot: Snapshot, *, files_only: bool = False)
     `files_only` yields just the regular files, parsed by the faster path backups use."""
     pieces = tree_pieces(repo, snapshot)
     yield from (parse_file_entries(pieces) if files_only else parse_lines(pieces))
+
+
+def content_slices(repo: Repository, entry: Entry, step: int = LIST_BYTES) -> Iterator[bytes]:
+    """A file's chunk ids (concatenated, in file order) a slice at a time: from its tree line, or
+    list blob by list blob (see tree.py). Raises BlobCorrupt when a list blob is missing or
+    damaged, or holds another number of ids than the entry says."""
+    if not entry.chunk_lists:
+        raw = entry.chunks
+        for start in range(0, len(raw), step):
+            yield raw[start : start + step]
+        return
+    seen = 0
+    lists = entry.chunk_lists
+    for start in range(0, len(lists), ID_SIZE):
+        ids = bytes(repo.read_blob(lists[start : start + ID_SIZE]))
+        if len(ids) % ID_SIZE:
+            raise BlobCorrupt(f"the chunk list of /{entry.path} holds a partial id")
+        seen += len(ids) // ID_SIZE
+        if seen > entry.listed:
+            break
+        yield ids
+    if seen != entry.listed:
+        raise BlobCorrupt(
+            f"the chunk list of /{entry.path} holds {seen} chunks, its entry says {entry.listed}"
+        )

@@ -10,6 +10,10 @@ Entry fields (short keys keep big trees small):
     p  path                 t  "f" file, "d" directory, "l" symlink
     m  permission bits      mt mtime in ns         u, g  uid, gid
     s  size in bytes        c  content: concatenated hex blob ids
+    ci, n  content kept aside: the hex ids of list blobs (TREE blobs whose plaintext is the
+           concatenated raw chunk ids, at most 1 MiB each) and how many chunk ids they hold in
+           all; then "c" is empty. Databases with more than `INLINE_MAX` pages use it, so a
+           400 MB database's 100,000 ids are neither one 6.4 MB line nor held whole by anyone
     l  symlink target       sig  source fingerprint (the files cache compares it)
     db SQLite details (page_size, user_version, ...) when captured through the backup API
 """
@@ -29,6 +33,13 @@ from clawkeeper.backup.crypto import ID_SIZE
 
 HEX_ID = ID_SIZE * 2
 HEX_PIECE = 1024 * ID_SIZE  # chunk ids hex-encoded at a time into a tree line
+INLINE_MAX = 4096  # a database with more chunk ids than this keeps them in list blobs
+LIST_BYTES = 32768 * ID_SIZE  # chunk ids per list blob (1 MiB)
+
+
+def split_ids(raw: bytes) -> list[bytes]:
+    """The ids of a concatenated id list."""
+    return [raw[i : i + ID_SIZE] for i in range(0, len(raw), ID_SIZE)]
 
 
 class EntryType(StrEnum):
@@ -55,6 +66,8 @@ class Entry:
     sig: str | None = None
     sqlite: dict[str, Any] | None = None
     line: bytes | None = field(default=None, compare=False, repr=False)  # as read from a tree
+    chunk_lists: bytes = b""  # ids of the list blobs holding the chunk ids (then `chunks` is empty)
+    listed: int = 0  # how many chunk ids those list blobs hold
 
     def serialized(self) -> bytes:
         """The tree line: as it was read when nothing could have changed it, else `to_line()`."""
@@ -94,6 +107,9 @@ class Entry:
                 out += binascii.hexlify(chunks[start : start + HEX_PIECE])
             out += b'"'
         tail: dict[str, Any] = {}
+        if self.chunk_lists:
+            tail["ci"] = self.chunk_lists.hex()
+            tail["n"] = self.listed
         if self.link_target is not None:
             tail["l"] = self.link_target
         if self.sig is not None:
@@ -108,7 +124,8 @@ class Entry:
     def from_json(cls, doc: Any) -> Entry:
         try:
             content_hex = doc.get("c", "")
-            if len(content_hex) % HEX_ID:
+            lists_hex = doc.get("ci", "")
+            if len(content_hex) % HEX_ID or len(lists_hex) % HEX_ID:
                 raise TreeFormatError(f"content list of {doc['p']!r} has a partial id")
             return cls(
                 path=str(doc["p"]),
@@ -122,19 +139,21 @@ class Entry:
                 link_target=doc.get("l"),
                 sig=doc.get("sig"),
                 sqlite=doc.get("db"),
+                chunk_lists=bytes.fromhex(lists_hex),
+                listed=int(doc.get("n", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TreeFormatError(f"malformed tree entry: {exc}") from exc
 
     @property
     def chunk_count(self) -> int:
-        return len(self.chunks) // ID_SIZE
+        return self.listed if self.chunk_lists else len(self.chunks) // ID_SIZE
 
     @property
     def content(self) -> list[bytes]:
-        """The chunk ids as a list."""
-        raw = self.chunks
-        return [raw[i : i + ID_SIZE] for i in range(0, len(raw), ID_SIZE)]
+        """The chunk ids of the tree line as a list (empty when they are in list blobs: see
+        `snapshots.content_slices`)."""
+        return split_ids(self.chunks)
 
     @property
     def is_sqlite(self) -> bool:
@@ -168,7 +187,8 @@ def quick_file_entry(line: bytes) -> Entry | None:
     path = json.loads(raw_path) if b"\\" in raw_path else raw_path[1:-1].decode()
     link: Any = None
     sqlite: Any = None
-    if line.find(b',"db":', end) < 0:
+    lists, listed = b"", 0
+    if line.find(b',"db":', end) < 0 and line.find(b',"ci":', end) < 0:
         found = _SIG.search(line, end)
         sig: Any = found.group(1).decode() if found else None
     else:  # a database: its details are JSON (small, next to a long content list)
@@ -179,6 +199,13 @@ def quick_file_entry(line: bytes) -> Entry | None:
         if not isinstance(tail, dict):
             return None
         link, sig, sqlite = tail.get("l"), tail.get("sig"), tail.get("db")
+        if "ci" in tail:
+            try:
+                lists, listed = bytes.fromhex(tail["ci"]), int(tail.get("n", 0))
+            except (TypeError, ValueError):
+                return None  # damaged: the full parser says how
+            if len(lists) % ID_SIZE:
+                return None
     # positional: a dataclass's keyword handling is measurable at 15,000 entries
     return Entry(
         path,
@@ -193,6 +220,8 @@ def quick_file_entry(line: bytes) -> Entry | None:
         sig,
         sqlite,
         line,
+        lists,
+        listed,
     )
 
 

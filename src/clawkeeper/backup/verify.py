@@ -35,9 +35,9 @@ from clawkeeper.backup.marks import load_marks
 from clawkeeper.backup.packs import PackFormatError, pack_id_from_name, pack_object_name, parse_pack
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import BlobCorrupt, Repository
-from clawkeeper.backup.snapshots import Snapshot, iter_tree, load_snapshot
+from clawkeeper.backup.snapshots import Snapshot, content_slices, iter_tree, load_snapshot
 from clawkeeper.backup.targets.base import ObjectMissing, TargetError
-from clawkeeper.backup.tree import TreeFormatError
+from clawkeeper.backup.tree import Entry, TreeFormatError
 from clawkeeper.effects.fs import atomic_write_json
 from clawkeeper.errors import ClawkeeperError
 from clawkeeper.outcomes import Outcome
@@ -315,10 +315,10 @@ class _Verifier:
         damaged = False
         try:
             for entry in iter_tree(self.repo, snapshot, files_only=True):
-                digest = blake3.blake3(entry.chunks).digest(length=16)
+                digest = blake3.blake3(entry.chunks + entry.chunk_lists).digest(length=16)
                 if digest in clean:
                     continue
-                reason = self._content_problem(index, entry.chunks)
+                reason = self._content_problem(index, entry)
                 if reason:
                     damaged = True
                     where = {"snapshot": short, "path": entry.path, "reason": reason}
@@ -331,11 +331,24 @@ class _Verifier:
             return True
         return damaged
 
-    def _content_problem(self, index: MasterIndex, chunks: bytes) -> str | None:
-        """Why a file's content cannot be restored (None: it can), checked a slice at a time
-        with one index query per slice."""
-        for start in range(0, len(chunks), CHECK_SLICE):
-            part = chunks[start : start + CHECK_SLICE]
+    def _content_problem(self, index: MasterIndex, entry: Entry) -> str | None:
+        """Why a file's content cannot be restored (None: it can): its list blobs, if it has
+        any, then its chunks, a slice at a time with one index query per slice."""
+        reason = self._ids_problem(index, entry.chunk_lists)
+        if reason:
+            return f"its chunk list: {reason}"
+        try:
+            for ids in content_slices(self.repo, entry):
+                reason = self._ids_problem(index, ids)
+                if reason:
+                    return reason
+        except BlobCorrupt as exc:
+            return f"its chunk list: {exc.message}"
+        return None
+
+    def _ids_problem(self, index: MasterIndex, ids: bytes) -> str | None:
+        for start in range(0, len(ids), CHECK_SLICE):
+            part = ids[start : start + CHECK_SLICE]
             if self.bad_blobs:
                 for at in range(0, len(part), ID_SIZE):
                     reason = self._blob_problem(index, part[at : at + ID_SIZE])
