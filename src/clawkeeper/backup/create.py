@@ -65,7 +65,7 @@ from clawkeeper.backup.tree import (
 from clawkeeper.backup.writer import BlobWriter
 from clawkeeper.errors import IntegrityError, UsageError
 
-TREE_FLUSH_BYTES = 4 * 1024 * 1024  # the file list is stored as it grows past this
+TREE_FLUSH_BYTES = 512 * 1024  # the file list is stored as it grows past this (1 GiB agents reach it too)
 
 
 @dataclass(frozen=True)

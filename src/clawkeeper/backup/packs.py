@@ -24,6 +24,7 @@ BLOB_RECORD = struct.Struct("<BB32sIII")  # kind, flags, id, offset, stored leng
 TRAILER = struct.Struct("<I")
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 MiB = 1024 * 1024
+TREE_PACK_SIZE = MiB  # packs of file lists and chunk lists
 
 
 class BlobKind(IntEnum):
@@ -62,11 +63,14 @@ class PackBuilder:
     ) -> None:
         self.cipher = cipher
         self.kind = kind
-        self.target_size = target_size
-        # a recycled buffer saves zero-filling 17 MiB per pack; a new one for file lists starts
-        # small (a backup's tree pack often holds a few hundred KiB, and lives as long as it)
-        initial = target_size + MiB if kind is BlobKind.DATA else MiB
-        self._buffer = buffer if buffer is not None else bytearray(initial)
+        # file lists and chunk lists get small packs of their own: their buffer lives as long as
+        # the backup, and a 4 GiB agent's 6 MB of lists must not hold more than a 1 GiB one's
+        self.target_size = target_size if kind is BlobKind.DATA else min(target_size, TREE_PACK_SIZE)
+        # the buffer never grows past this (`fits` says when to start a new pack instead), so
+        # memory does not depend on where large chunks happen to fall; a recycled one saves
+        # zero-filling 17 MiB per pack
+        capacity = self.target_size + MiB
+        self._buffer = buffer if buffer is not None and len(buffer) >= capacity else bytearray(capacity)
         self._used = 0
         self.blobs: list[PackedBlob] = []
 
@@ -81,14 +85,19 @@ class PackBuilder:
     def __len__(self) -> int:
         return len(self.blobs)
 
+    def fits(self, payload_length: int) -> bool:
+        """Whether a payload still goes in without growing the buffer (header and trailer
+        included); when not, the writer finishes this pack first."""
+        need = payload_length + self.cipher.overhead
+        tail = (len(self.blobs) + 1) * BLOB_RECORD.size + self.cipher.overhead + TRAILER.size
+        return self._used + need + tail <= len(self._buffer)
+
     def add(
         self, blob_id: bytes, payload: bytes | memoryview, raw_length: int, flags: BlobFlags
     ) -> PackedBlob:
         need = len(payload) + self.cipher.overhead
-        if self._used + need > len(self._buffer):
-            size = len(self._buffer)
-            doubling = size if size < self.target_size else 0  # small buffers grow geometrically
-            self._buffer.extend(bytes(max(self._used + need - size + MiB, doubling)))
+        if self._used + need > len(self._buffer):  # a chunk larger than an empty pack's room
+            self._buffer.extend(bytes(self._used + need - len(self._buffer) + MiB))
         out = memoryview(self._buffer)[self._used : self._used + need]
         written = self.cipher.seal_into(payload, blob_id, out)
         blob = PackedBlob(blob_id, self.kind, flags, self._used, written, raw_length)

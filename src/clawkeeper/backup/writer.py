@@ -19,6 +19,7 @@ indexed), so a long backup that is interrupted has its data indexed for the next
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections import deque
@@ -218,11 +219,14 @@ class BlobWriter:
         self, kind: BlobKind, blob_id: bytes, payload: bytes | memoryview, raw: int, flags: BlobFlags
     ) -> None:
         builder = self._builders.get(kind)
+        if builder is not None and len(builder) and not builder.fits(len(payload)):
+            self._flush(kind)  # start a new pack rather than grow this one's buffer
+            builder = None
         if builder is None:
-            try:
-                buffer: bytearray | None = self._free_buffers.get_nowait()
-            except queue.Empty:
-                buffer = None
+            buffer: bytearray | None = None
+            if kind is BlobKind.DATA:  # only data packs' buffers are recycled (the small ones are not)
+                with contextlib.suppress(queue.Empty):
+                    buffer = self._free_buffers.get_nowait()
             builder = PackBuilder(self.repo.cipher, kind, self.repo.config.pack_size, buffer)
             self._builders[kind] = builder
         blob = builder.add(blob_id, payload, raw, flags)
@@ -263,7 +267,8 @@ class BlobWriter:
                 self._written.append(IndexedPack(pack_id, size, tuple(blobs)))
                 self._written_blobs += len(blobs)
                 self.stats.packs_written += 1
-            self._free_buffers.put(buffer)
+            if blobs and blobs[0].kind is BlobKind.DATA:
+                self._free_buffers.put(buffer)
 
     def _index_written(self) -> str | None:
         with self._written_lock:

@@ -11,7 +11,15 @@ from clawkeeper.backup.chunker import ChunkerParams, ContentChunker, fixed_chunk
 from clawkeeper.backup.crypto import AesGcmCipher, content_name
 from clawkeeper.backup.index import IndexedPack, decode_index, encode_index, record_entries
 from clawkeeper.backup.index_store import MasterIndex
-from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, PackFormatError, parse_pack
+from clawkeeper.backup.packs import (
+    TREE_PACK_SIZE,
+    BlobFlags,
+    BlobKind,
+    PackBuilder,
+    PackedBlob,
+    PackFormatError,
+    parse_pack,
+)
 
 SMALL = ChunkerParams(min_size=2048, avg_size=8192, max_size=65536)
 
@@ -180,3 +188,21 @@ def test_usable_packs_names_the_packs_of_an_id_list_only_when_every_id_is_usable
         assert index.all_usable(ids)
     for ids in (b"w" * 32, b"x" * 32 + b"w" * 32, b"q" * 32, b"x" * 32 + b"q" * 32):  # missing, marked
         assert index.usable_packs(ids) is None and not index.all_usable(ids)
+
+
+def test_a_pack_buffer_never_grows_past_its_capacity_and_list_packs_stay_small() -> None:
+    # the writer asks `fits` before each blob and starts a new pack instead of growing the
+    # buffer: a backup's memory must not depend on where its large chunks fall
+    cipher = AesGcmCipher(b"k" * 32)
+    builder = PackBuilder(cipher, BlobKind.DATA, target_size=1 << 20)
+    capacity = len(builder._buffer)
+    added = 0
+    payload = os.urandom(300_000)
+    while builder.fits(len(payload)):
+        builder.add(os.urandom(32), payload, len(payload), BlobFlags.NONE)
+        added += 1
+    assert added == 6 and len(builder._buffer) == capacity
+    data, blobs, buffer = builder.finish()
+    assert len(buffer) == capacity and parse_pack(data, cipher) == blobs
+    tree = PackBuilder(cipher, BlobKind.TREE, target_size=16 << 20)
+    assert tree.target_size == TREE_PACK_SIZE and len(tree._buffer) == TREE_PACK_SIZE + (1 << 20)
