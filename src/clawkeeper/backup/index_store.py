@@ -4,7 +4,7 @@ Held in a dict, the union of all index files grew with the repository (~130 byte
 4 GiB agent is ~150,000 blobs, most of them database pages), and every forked restore or verify
 worker copied the pages it touched. Here it is a private SQLite file under the temporary folder,
 built from the index files when a command starts and deleted when the index is dropped; SQLite's
-page cache is bounded (`CACHE_KIB`), so a backup, a restore or a verify needs the same memory
+page cache is bounded (`scratchdb.CACHE_KIB`), so a backup, a restore or a verify needs the same memory
 whatever the size of the repository. Pack-level facts (one pack per ~16 MiB) stay in memory.
 
     packs(no, records)      each pack's blob records as its index file lists them (`BLOB_RECORD`s)
@@ -24,16 +24,13 @@ process uses its own connection: a forked worker opens the file again, read-only
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import tempfile
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from clawkeeper.backup import scratchdb
 from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.index import (
     _FLAGS,
@@ -47,7 +44,6 @@ from clawkeeper.backup.index import (
 from clawkeeper.backup.packs import BLOB_RECORD, PackedBlob
 from clawkeeper.backup.tree import split_ids
 
-CACHE_KIB = 2048  # SQLite page cache per connection
 BATCH = 500  # ids per bulk query (SQLite allows 32,766 parameters)
 _PACK_SHIFT = 34
 _MAX_PACKS = 1 << 24
@@ -72,11 +68,6 @@ def _rows(pack_no: int, records: bytes | memoryview) -> list[tuple[bytes, int, i
     return out
 
 
-def _remove(folder: str, owner: int) -> None:
-    if os.getpid() == owner:  # never from a forked worker: the parent still uses the file
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @dataclass(eq=False)
 class MasterIndex:
     """All index files of a repository, merged, on disk. `marked` packs are never preferred."""
@@ -90,31 +81,17 @@ class MasterIndex:
     _marked_nos: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        folder = tempfile.mkdtemp(prefix="clawkeeper-index-")
-        self._path = str(Path(folder) / "index.sqlite")
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._sql: dict[int, str] = {}
-        self._db = self._open(write=True)
-        self._db.executescript(_SCHEMA)
+        self._path, self._db, self._finalizer = scratchdb.create(self, "clawkeeper-index-", _SCHEMA)
         self._db_pid = self._owner
-        self._finalizer = weakref.finalize(self, _remove, folder, self._owner)
 
     # connections ------------------------------------------------------------------------------
-    def _open(self, *, write: bool) -> sqlite3.Connection:
-        if write:
-            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=OFF")  # a private scratch file: rebuilt, never recovered
-            db.execute("PRAGMA synchronous=OFF")
-        else:
-            db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
-        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        return db
-
     def _con(self) -> sqlite3.Connection:
         if self._db_pid != os.getpid():  # a forked worker: the parent's connection is not ours
             self._lock = threading.Lock()  # nor is a lock some other thread of the parent held
-            self._db = self._open(write=False)
+            self._db = scratchdb.connect(self._path, write=False)
             self._db_pid = os.getpid()
         return self._db
 

@@ -268,18 +268,21 @@ def file_line_head(key: bytes, mode: int, mtime_ns: int, uid: int, gid: int, siz
     )
 
 
-def lines_by_path(chunks: Iterable[bytes]) -> dict[bytes, bytes]:
-    """Every entry's tree line (newline included) by its `path_key`, unparsed: a backup compares
-    the line it would write for an unchanged file with its parent's, byte for byte, and parses a
+def keyed_lines(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """Every entry's (`path_key`, tree line with its newline), unparsed: a backup compares the
+    line it would write for an unchanged file with its parent's, byte for byte, and parses a
     line only when they differ (`parse_tree_line`)."""
-    out: dict[bytes, bytes] = {}
     for line in _tree_lines(chunks):
         end = line.find(b'","t":', 6) if line.startswith(b'{"p":"') else -1
         if end < 0:  # not in `to_line`'s key order: key it by its parsed path
-            out[path_key(_parse(line).path)] = line + b"\n"
+            yield path_key(_parse(line).path), line + b"\n"
         else:
-            out[line[5 : end + 1]] = line + b"\n"
-    return out
+            yield line[5 : end + 1], line + b"\n"
+
+
+def lines_by_path(chunks: Iterable[bytes]) -> dict[bytes, bytes]:
+    """`keyed_lines` as a dict."""
+    return dict(keyed_lines(chunks))
 
 
 def parse_tree_line(line: bytes) -> Entry:
