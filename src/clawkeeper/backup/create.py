@@ -20,8 +20,7 @@ import os
 import socket
 import stat
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.marks import load_marks, marked_packs
 from clawkeeper.backup.packs import BlobKind, pack_object_name
 from clawkeeper.backup.parent_lines import WINDOW, ParentLines
+from clawkeeper.backup.plan_spool import PlanSpool
 from clawkeeper.backup.progress import ProgressCallback, Reporter
 from clawkeeper.backup.repository import BlobCorrupt, Repository
 from clawkeeper.backup.scratch import scratch_folder
@@ -234,9 +234,18 @@ class _Scanner:
         self.warnings = warnings
         self.sqlite = sqlite
         self.parent = parent
+        self.file_bytes = 0  # the sizes of the files planned
 
-    def scan(self) -> list[_Planned]:
-        out: list[_Planned] = []
+    def scan(self) -> PlanSpool[_Planned]:
+        out = _plan_spool(self.sources.roots)
+        try:
+            self._scan(out)
+        except BaseException:
+            out.close()
+            raise
+        return out
+
+    def _scan(self, out: PlanSpool[_Planned]) -> None:
         for root in self.sources.roots:
             path = str(root.path)
             try:
@@ -248,10 +257,14 @@ class _Scanner:
             item = self._planned(root, path, snapshot_path(path), st)
             if item is None:
                 continue
-            out.append(item)
+            self._add(out, item)
             if item.kind is EntryType.DIR:
                 self._walk(root, path, "", out)
-        return out
+
+    def _add(self, out: PlanSpool[_Planned], item: _Planned) -> None:
+        out.append(item)
+        if item.kind is EntryType.FILE:
+            self.file_bytes += item.st.st_size
 
     def _planned(self, root: SourceRoot, path: str, rel: str, st: os.stat_result) -> _Planned | None:
         """The scan's record of one object (None: skipped)."""
@@ -272,7 +285,7 @@ class _Scanner:
         self.warnings.append(f"{path} is not a regular file, directory or symlink; skipped")
         return None
 
-    def _walk(self, root: SourceRoot, directory: str, rel_dir: str, out: list[_Planned]) -> None:
+    def _walk(self, root: SourceRoot, directory: str, rel_dir: str, out: PlanSpool[_Planned]) -> None:
         try:
             # names only: a DirEntry keeps its stat result, and a 15,000-file sessions folder's
             # entries held 7 MB while it was walked
@@ -314,9 +327,38 @@ class _Scanner:
                 continue
             if item.sqlite:
                 databases.add(name)
-            out.append(item)
+            self._add(out, item)
             if is_dir:
                 self._walk(root, path, f"{rel_to_root}/", out)
+
+
+_KIND_CODES = {EntryType.FILE: 0, EntryType.DIR: 1, EntryType.SYMLINK: 2}
+_KINDS_BY_CODE = list(_KIND_CODES)
+
+
+def _plan_spool(roots: Sequence[SourceRoot]) -> PlanSpool[_Planned]:
+    """A spool for the scan's items (databases stay in memory: see plan_spool)."""
+    numbers = {id(root): i for i, root in enumerate(roots)}
+
+    def pack(item: _Planned) -> tuple[int, int, str, bytes | None, int, tuple[int, ...]]:
+        return (
+            _KIND_CODES[item.kind],
+            numbers[id(item.root)],
+            item.path,
+            item.line,
+            item.head_len,
+            tuple(item.st),
+        )
+
+    def unpack(
+        kind: int, root: int, path: str, line: bytes | None, head_len: int, st: tuple[int, ...]
+    ) -> _Planned:
+        kept = _Stat(*st)
+        return _Planned(
+            roots[root], path, path.lstrip("/"), kept, _KINDS_BY_CODE[kind], False, None, None, line, head_len
+        )
+
+    return PlanSpool(pack, unpack, keep=lambda item: item.sqlite)
 
 
 def _same_file(
@@ -459,6 +501,7 @@ class _Backup:
         self._capture_early(parent_snapshot, captures)
         index = self.repo.load_index(marked=marked_packs(marks))
         writer = BlobWriter(self.repo, index, dry_run=self.options.dry_run)
+        planned: PlanSpool[_Planned] | None = None
         try:
             parent = self._parent_cache(parent_snapshot)
             scanner = _Scanner(
@@ -466,19 +509,15 @@ class _Backup:
             )
             planned = scanner.scan()
             extra = self._extra_planned()
-            total = sum(p.st.st_size for p in planned if p.kind is EntryType.FILE)
-            total += sum(st.st_size for _f, st in extra)
+            total = scanner.file_bytes + sum(st.st_size for _f, st in extra)
             reporter = Reporter(
-                self.progress, "backup", total_bytes=total, total_items=len(planned) + len(extra)
+                self.progress, "backup", total_bytes=total, total_items=planned.count + len(extra)
             )
             # extra files first: their dot-folders sort before the absolute paths of the roots
             tree = self._store_extra(extra, writer, reporter)
-            captures.plan(self._databases_to_capture(planned, parent, writer, captures))
+            captures.plan(self._databases_to_capture(planned.databases, parent, writer, captures))
             tree_ids: list[bytes] = []
-            queue = deque(planned)  # each item is dropped once stored: memory stays flat
-            del planned
-            while queue:
-                item = queue.popleft()
+            for item in planned:  # read back from the spool one at a time: memory stays flat
                 line = self._unchanged(item, writer, reporter) if item.line is not None else None
                 if line is not None:
                     tree += line
@@ -495,6 +534,9 @@ class _Backup:
         except BaseException:
             writer.abort()
             raise
+        finally:
+            if planned is not None:
+                planned.close()
         if not self.options.dry_run:
             self._check_dependencies(index)
         stats = self._stats(writer, time.monotonic() - started)
@@ -665,7 +707,7 @@ class _Backup:
             captures.early(best[1], best[2])
 
     def _databases_to_capture(
-        self, planned: list[_Planned], parent: _ParentCache, writer: BlobWriter, captures: _Captures
+        self, planned: Sequence[_Planned], parent: _ParentCache, writer: BlobWriter, captures: _Captures
     ) -> list[_Planned]:
         """Fingerprint every database now (before any capture starts; for the one captured early,
         the fingerprint taken before that); those that changed since the parent are captured, the
