@@ -192,7 +192,8 @@ class _ParentCache:
     def __init__(self, lines: ParentLines, snapshot_id: str | None) -> None:
         self.lines = lines
         self.snapshot_id = snapshot_id
-        self._parsed: dict[str, Entry | None] = {}
+        self._databases: dict[str, Entry] = {}  # parsed database entries (asked for several times)
+        self._last: tuple[str, Entry | None] | None = None  # and the last entry asked for
 
     @classmethod
     def empty(cls) -> _ParentCache:
@@ -200,13 +201,19 @@ class _ParentCache:
 
     def entry(self, rel: str) -> Entry | None:
         """The parent's entry for this file (None: not a file in the parent)."""
-        if rel in self._parsed:
-            return self._parsed[rel]
+        if not self.lines:
+            return None
+        if rel in self._databases:
+            return self._databases[rel]
+        if self._last is not None and self._last[0] == rel:
+            return self._last[1]
         line = self.lines.get(path_key(rel))
         entry = parse_tree_line(line) if line is not None else None
         if entry is not None and entry.type is not EntryType.FILE:
             entry = None
-        self._parsed[rel] = entry
+        if entry is not None and entry.sqlite is not None:
+            self._databases[rel] = entry
+        self._last = (rel, entry)
         return entry
 
     def is_database(self, rel: str, st: os.stat_result | _Stat) -> bool | None:
