@@ -26,7 +26,7 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from clawkeeper import __version__
 from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_blocks
@@ -66,6 +66,7 @@ from clawkeeper.backup.tree import (
 from clawkeeper.backup.writer import BlobWriter
 from clawkeeper.errors import IntegrityError, UsageError
 
+UNCHANGED_BATCH = 256  # unchanged files whose chunks are looked up in one query
 TREE_FLUSH_BYTES = 512 * 1024  # the file list is stored as it grows past this (1 GiB agents reach it too)
 
 
@@ -339,6 +340,20 @@ class _Scanner:
                 self._walk(root, path, f"{rel_to_root}/", out)
 
 
+def _line_chunks(item: _Planned) -> bytes | None:
+    """The chunk ids in an unchanged file's parent line (None: the line is malformed)."""
+    line = item.line
+    if line is None:
+        return None
+    hexed = line[item.head_len : line.rfind(b'","sig":"')]
+    if len(hexed) % HEX_ID:
+        return None
+    try:
+        return binascii.unhexlify(hexed)
+    except binascii.Error:
+        return None
+
+
 _KIND_CODES = {EntryType.FILE: 0, EntryType.DIR: 1, EntryType.SYMLINK: 2}
 _KINDS_BY_CODE = list(_KIND_CODES)
 
@@ -524,17 +539,25 @@ class _Backup:
             tree = self._store_extra(extra, writer, reporter)
             captures.plan(self._databases_to_capture(planned.databases, parent, writer, captures))
             tree_ids: list[bytes] = []
+            waiting: list[_Planned] = []  # unchanged files, checked together
             for item in planned:  # read back from the spool one at a time: memory stays flat
-                line = self._unchanged(item, writer, reporter) if item.line is not None else None
-                if line is not None:
-                    tree += line
-                else:
-                    entry = self._entry(item, parent, writer, captures, reporter)
-                    if entry is not None:
-                        entry.serialize_into(tree)
+                if item.line is not None:
+                    waiting.append(item)
+                    if len(waiting) >= UNCHANGED_BATCH:
+                        tree = self._store_unchanged(
+                            waiting, tree, tree_ids, parent, writer, captures, reporter
+                        )
+                    continue
+                if waiting:  # in order: the run before this item first
+                    tree = self._store_unchanged(waiting, tree, tree_ids, parent, writer, captures, reporter)
+                entry = self._entry(item, parent, writer, captures, reporter)
+                if entry is not None:
+                    entry.serialize_into(tree)
                 if len(tree) >= TREE_FLUSH_BYTES:
                     tree = self._store_tree(tree, writer, tree_ids, final=False)
                 reporter.advance(items=1, current=item.path)
+            if waiting:
+                tree = self._store_unchanged(waiting, tree, tree_ids, parent, writer, captures, reporter)
             reporter.finish()
             self._store_tree(tree, writer, tree_ids, final=True)
             writer.finish()
@@ -663,28 +686,47 @@ class _Backup:
             return True
         return False
 
-    def _unchanged(self, item: _Planned, writer: BlobWriter, reporter: Reporter) -> bytes | None:
-        """The parent's line of an unchanged plain file, once its chunks are known to be usable;
-        None sends the file down the ordinary path (which may still reuse or re-read it)."""
-        line = item.line
-        assert line is not None  # noqa: S101 - checked by the caller
-        hexed = line[item.head_len : line.rfind(b'","sig":"')]
-        if len(hexed) % HEX_ID:
-            return None
-        try:
-            chunks = binascii.unhexlify(hexed)
-        except binascii.Error:
-            return None
-        packs = writer.index.usable_packs(chunks)
-        if packs is None:
-            return None
-        self.depended_numbers |= packs
-        size = item.st.st_size
-        self.counters.files += 1
-        self.counters.files_reused += 1
-        self.counters.bytes += size
-        reporter.advance(size)
-        return line
+    def _store_unchanged(
+        self,
+        waiting: list[_Planned],
+        tree: bytearray,
+        tree_ids: list[bytes],
+        parent: _ParentCache,
+        writer: BlobWriter,
+        captures: _Captures,
+        reporter: Reporter,
+    ) -> bytearray:
+        """Store a run of files planned as unchanged (in order): the parent's line of each whose
+        chunks are all still stored in unmarked packs, found with one bulk index query for the
+        whole run; any other goes down the ordinary path (which may still reuse or re-read it).
+        Returns the file list buffer (stored as it grows)."""
+        contents = [_line_chunks(item) for item in waiting]
+        ids = {raw[i : i + ID_SIZE] for raw in contents if raw for i in range(0, len(raw), ID_SIZE)}
+        packs = writer.index.usable_pack_numbers(list(ids))
+        for item, raw in zip(waiting, contents, strict=True):
+            numbers = (
+                None
+                if raw is None
+                else {packs.get(raw[i : i + ID_SIZE]) for i in range(0, len(raw), ID_SIZE)}
+            )
+            if numbers is not None and None not in numbers and item.line is not None:
+                self.depended_numbers.update(cast("set[int]", numbers))
+                size = item.st.st_size
+                self.counters.files += 1
+                self.counters.files_reused += 1
+                self.counters.bytes += size
+                reporter.advance(size)
+                tree += item.line
+            else:
+                item.line = None
+                entry = self._entry(item, parent, writer, captures, reporter)
+                if entry is not None:
+                    entry.serialize_into(tree)
+            if len(tree) >= TREE_FLUSH_BYTES:
+                tree = self._store_tree(tree, writer, tree_ids, final=False)
+            reporter.advance(items=1, current=item.path)
+        waiting.clear()
+        return tree
 
     def _capture_early(self, parent: Snapshot | None, captures: _Captures) -> None:
         """Start capturing the largest database whose fingerprint moved since `parent` recorded

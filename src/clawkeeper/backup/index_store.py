@@ -242,6 +242,17 @@ class MasterIndex:
             return set(found)
         return {blob_id for blob_id, (loc, _lens) in found.items() if (loc >> _PACK_SHIFT) not in marked}
 
+    def usable_pack_numbers(self, blob_ids: Sequence[bytes]) -> dict[bytes, int]:
+        """For each id of `blob_ids` a backup may dedup against, the number of the pack holding
+        it (`pack_ids` names them), in bulk."""
+        marked = self._marked_nos
+        out: dict[bytes, int] = {}
+        for blob_id, (loc, _lens) in self._bulk(blob_ids).items():
+            number = loc >> _PACK_SHIFT
+            if number not in marked:
+                out[blob_id] = number
+        return out
+
     def usable_packs(self, blob_ids: bytes) -> set[int] | None:
         """The numbers of the packs holding the ids of a concatenated id list (`pack_ids` names
         them), or None when one is missing or sits only in a marked pack. Every unchanged file
