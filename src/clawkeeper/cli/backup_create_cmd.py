@@ -143,9 +143,7 @@ def create(
     ] = None,
     repo: RepoOpt = None,
     key_file: KeyFileOpt = None,
-    target: Annotated[
-        str | None, typer.Option("--target", help=f"Which OpenClaw: {TARGET_HELP}.")
-    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help=f"Which OpenClaw: {TARGET_HELP}.")] = None,
     state_dir: Annotated[
         Path | None, typer.Option("--state-dir", help="OpenClaw state dir (skips discovery).")
     ] = None,
