@@ -43,7 +43,7 @@ COMPRESS_WORKERS = 2
 # a 4 KiB page to another thread costs more than compressing it.
 OFFLOAD_MIN = 64 * 1024
 INDEX_EVERY_PACKS = 32
-INDEX_EVERY_BLOBS = 20_000
+INDEX_EVERY_BLOBS = 4096
 
 Payload = tuple[bytes | memoryview, BlobFlags]
 
