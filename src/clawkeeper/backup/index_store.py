@@ -84,7 +84,7 @@ class MasterIndex:
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._sql: dict[int, str] = {}
-        self._path, self._db, self._finalizer = scratchdb.create(self, "clawkeeper-index-", _SCHEMA)
+        self._path, self._db, self._finalizer = scratchdb.create(self, "index", _SCHEMA)
         self._db_pid = self._owner
 
     # connections ------------------------------------------------------------------------------

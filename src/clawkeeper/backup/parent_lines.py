@@ -38,7 +38,7 @@ class ParentLines:
 
     def _insert(self, batch: list[tuple[bytes, bytes]]) -> None:
         if self._db is None:
-            _path, self._db, self._finalizer = scratchdb.create(self, "clawkeeper-parent-", _SCHEMA)
+            _path, self._db, self._finalizer = scratchdb.create(self, "parent", _SCHEMA)
         self._db.execute("BEGIN")
         self._db.executemany("INSERT OR REPLACE INTO lines VALUES (?, ?)", batch)
         self._db.execute("COMMIT")

@@ -2,7 +2,9 @@
 the parent snapshot's file list).
 
 Each lives in a new 0700 folder under the temporary directory and is removed, by the process
-that made it, when its owner object is garbage-collected (or at exit). No journal and no fsync:
+that made it, when its owner object is garbage-collected (or at exit). The folder is named like
+a backup's scratch folder (`scratch.PREFIX` and the PID), so one left by a killed command is
+removed by the next command once its process is gone (`scratch.remove_stale`). No journal and no fsync:
 the data is rebuilt by the next command, never recovered. The page cache is bounded
 (`CACHE_KIB` per connection), which is what keeps a command's memory flat as the agent grows.
 """
@@ -17,7 +19,11 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+from clawkeeper.backup import scratch
+
 CACHE_KIB = 2048
+
+_swept = False  # stale folders of killed commands removed once per process
 
 
 def _remove(folder: str, owner: int) -> None:
@@ -37,10 +43,14 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
     return db
 
 
-def create(owner: object, prefix: str, schema: str) -> tuple[str, sqlite3.Connection, Callable[[], None]]:
+def create(owner: object, purpose: str, schema: str) -> tuple[str, sqlite3.Connection, Callable[[], None]]:
     """A new scratch file with `schema`: (its path, a writing connection, the finalizer that
     removes it, which `owner`'s collection also runs)."""
-    folder = tempfile.mkdtemp(prefix=prefix)
+    global _swept
+    if not _swept:
+        _swept = True
+        scratch.remove_stale(Path(tempfile.gettempdir()))
+    folder = tempfile.mkdtemp(prefix=f"{scratch.PREFIX}{os.getpid()}-", suffix=f"-{purpose}")
     path = str(Path(folder) / "data.sqlite")
     db = connect(path, write=True)
     db.executescript(schema)

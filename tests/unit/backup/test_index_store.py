@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clawkeeper.backup import forked
+from clawkeeper.backup import forked, scratch
 from clawkeeper.backup.index import IndexedPack, IndexEntry, IndexFormatError, encode_index
 from clawkeeper.backup.index_store import BATCH, MasterIndex
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackedBlob
@@ -93,3 +93,14 @@ def test_a_malformed_index_file_adds_nothing_of_itself() -> None:
     assert "c" * 64 not in index.pack_sizes and "broken" not in index.index_files
     index.add("later", [good])  # the pack numbers stay consistent with the rows
     assert index.lookup((9000).to_bytes(32, "big")).pack_id == "c" * 64  # type: ignore[union-attr]
+
+
+def test_a_folder_left_by_a_killed_command_is_swept_like_a_backup_scratch_folder(tmp_path: Path) -> None:
+    index = _index()
+    folder = Path(index._path).parent
+    assert scratch._pid_of(folder.name) == os.getpid()  # named as a scratch folder of this process
+    left = tmp_path / folder.name.replace(f"-{os.getpid()}-", "-999999999-")  # as if its command died
+    left.mkdir()
+    (left / "data.sqlite").write_bytes(b"")
+    os.utime(left, (0, 0))
+    assert scratch.remove_stale(tmp_path) == 1 and not left.exists()
