@@ -553,9 +553,7 @@ class _Backup:
                 entry = self._entry(item, parent, writer, captures, reporter)
                 if entry is not None:
                     entry.serialize_into(tree)
-                if len(tree) >= TREE_FLUSH_BYTES:
-                    tree = self._store_tree(tree, writer, tree_ids, final=False)
-                reporter.advance(items=1, current=item.path)
+                tree = self._item_stored(item, tree, tree_ids, writer, reporter)
             if waiting:
                 tree = self._store_unchanged(waiting, tree, tree_ids, parent, writer, captures, reporter)
             reporter.finish()
@@ -722,10 +720,18 @@ class _Backup:
                 entry = self._entry(item, parent, writer, captures, reporter)
                 if entry is not None:
                     entry.serialize_into(tree)
-            if len(tree) >= TREE_FLUSH_BYTES:
-                tree = self._store_tree(tree, writer, tree_ids, final=False)
-            reporter.advance(items=1, current=item.path)
+            tree = self._item_stored(item, tree, tree_ids, writer, reporter)
         waiting.clear()
+        return tree
+
+    def _item_stored(
+        self, item: _Planned, tree: bytearray, tree_ids: list[bytes], writer: BlobWriter, reporter: Reporter
+    ) -> bytearray:
+        """After an item's line went into `tree`: store the file list once it has grown, count
+        the item. Returns the file list buffer."""
+        if len(tree) >= TREE_FLUSH_BYTES:
+            tree = self._store_tree(tree, writer, tree_ids, final=False)
+        reporter.advance(items=1, current=item.path)
         return tree
 
     def _capture_early(self, parent: Snapshot | None, captures: _Captures) -> None:
