@@ -3,9 +3,10 @@
 Held in a dict, the union of all index files grew with the repository (~130 bytes a blob, and a
 4 GiB agent is ~150,000 blobs, most of them database pages), and every forked restore or verify
 worker copied the pages it touched. Here it is a private SQLite file under the temporary folder,
-built from the index files when a command starts and deleted when the index is dropped; SQLite's
-page cache is bounded (`scratchdb.CACHE_KIB`), so a backup, a restore or a verify needs the same memory
-whatever the size of the repository. Pack-level facts (one pack per ~16 MiB) stay in memory.
+built from the index files when a command starts and deleted when the index is dropped;
+SQLite's page cache is bounded (`scratchdb.CACHE_KIB`), so a backup, a restore or a verify needs
+the same memory whatever the size of the repository. Pack-level facts (one pack per ~16 MiB)
+stay in memory.
 
     packs(no, records)      each pack's blob records as its index file lists them (`BLOB_RECORD`s)
     blobs(id, loc, lens)    one row per stored copy of a blob:
@@ -16,9 +17,10 @@ Rows of one blob come back in pack order (the order the index files were read). 
 twice (two concurrent backups, or a repack) has one preferred copy, the first one outside the
 packs a pending prune has marked; backups never dedup against a marked pack.
 
-Lookups in bulk (`usable_among`, `lookup_many`) cost ~1 µs a blob, a single one ~5 µs: callers
-with many ids at hand (a database's pages, a file's chunks) ask for all of them at once. Each
-process uses its own connection: a forked worker opens the file again, read-only.
+Lookups in bulk (`usable_among`, `lookup_many`, `lookup_map`, `usable_pack_numbers`) cost ~1 µs
+a blob, a single one ~5 µs: callers with many ids at hand (a database's pages, a run of files)
+ask for all of them at once. Each process uses its own connection: a forked worker opens the
+file again, read-only.
 """
 
 from __future__ import annotations
