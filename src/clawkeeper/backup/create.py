@@ -659,17 +659,13 @@ class _Backup:
         old = parent.entry(rel)
         if old is None or old.sig != sig or (database and old.sqlite is None):
             return None
-        if not old.chunk_lists:
-            return old if self._ids_usable(old.chunks, writer) else None
-        if not self._ids_usable(old.chunk_lists, writer):
+        if not self._ids_usable(old.chunk_lists, writer):  # its list blobs, if any
             return None
         try:
-            for ids in content_slices(self.repo, old):
-                if not self._ids_usable(ids, writer):
-                    return None
+            usable = all(self._ids_usable(ids, writer) for ids in content_slices(self.repo, old))
         except BlobCorrupt:
             return None  # its chunk list does not read back: capture it again
-        return old
+        return old if usable else None
 
     def _ids_usable(self, ids: bytes, writer: BlobWriter) -> bool:
         """True when every id of a concatenated id list is stored in an unmarked pack (or by this
@@ -962,7 +958,14 @@ class _Backup:
 
     def _store_list(self, ids: bytes | bytearray, writer: BlobWriter) -> bytes:
         """Store a slice of a database's chunk ids as a list blob; returns its id."""
-        blob_id, _new = writer.add(BlobKind.TREE, bytes(ids), self.list_compressor)
+        return self._add_tree_blob(bytes(ids), self.list_compressor, writer)
+
+    def _add_tree_blob(
+        self, data: bytes | memoryview, compressor: StreamCompressor, writer: BlobWriter
+    ) -> bytes:
+        """Store a TREE blob (a piece of the file list, a chunk list); a copy already stored
+        becomes a dependency of this snapshot. Returns its id."""
+        blob_id, _new = writer.add(BlobKind.TREE, data, compressor)
         located = writer.index.lookup(blob_id)
         if located is not None:
             self.depended_packs.add(located.pack_id)
@@ -983,11 +986,7 @@ class _Backup:
         view = memoryview(tree)
         start = 0
         for length in lengths:
-            blob_id, _new = writer.add(BlobKind.TREE, view[start : start + length], compressor)
-            located = writer.index.lookup(blob_id)
-            if located is not None:
-                self.depended_packs.add(located.pack_id)
-            ids.append(blob_id)
+            ids.append(self._add_tree_blob(view[start : start + length], compressor, writer))
             start += length
         return bytearray(view[start:])  # a copy: `tree` is never resized under a view
 

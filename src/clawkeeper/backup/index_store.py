@@ -43,7 +43,7 @@ from clawkeeper.backup.index import (
     iter_index,
     record_entries,
 )
-from clawkeeper.backup.packs import BLOB_RECORD, PackedBlob
+from clawkeeper.backup.packs import BLOB_RECORD
 from clawkeeper.backup.tree import split_ids
 
 BATCH = 500  # ids per bulk query (SQLite allows 32,766 parameters)
@@ -178,10 +178,6 @@ class MasterIndex:
 
         self._insert(index_name, ((pack.pack_id, pack.size, encoded(pack)) for pack in packs))
 
-    def add_pack_blobs(self, pack_id: str, blobs: Iterable[PackedBlob]) -> None:
-        """One pack, as if listed by an index file of its own."""
-        self.add(f"pack:{pack_id}", [IndexedPack(pack_id, 0, tuple(blobs))])
-
     # lookups ----------------------------------------------------------------------------------
     def _entry(self, loc: int, lens: int) -> IndexEntry:
         lens += _BIAS
@@ -286,10 +282,6 @@ class MasterIndex:
         if self._marked_nos and not numbers.isdisjoint(self._marked_nos):
             return None
         return numbers
-
-    def all_usable(self, blob_ids: bytes) -> bool:
-        """`usable` for every id of a concatenated id list (an unchanged file's content)."""
-        return self.usable_packs(blob_ids) is not None
 
     def pack_ids(self, numbers: Iterable[int]) -> set[str]:
         """The pack ids of pack numbers from `usable_packs`."""

@@ -87,11 +87,9 @@ def _referenced_blobs(repo: Repository) -> tuple[set[bytes], int]:
             referenced.update(snapshot.tree)
             for entry in iter_tree(repo, snapshot):
                 if entry.type is EntryType.FILE:
-                    referenced.update(entry.content)
-                    if entry.chunk_lists:  # the list blobs, and the chunks they name
-                        referenced.update(split_ids(entry.chunk_lists))
-                        for piece in content_slices(repo, entry):
-                            referenced.update(split_ids(piece))
+                    referenced.update(split_ids(entry.chunk_lists))  # its list blobs, if any
+                    for piece in content_slices(repo, entry):
+                        referenced.update(split_ids(piece))
         except (ClawkeeperError, TreeFormatError) as exc:
             detail = exc.message if isinstance(exc, ClawkeeperError) else str(exc)
             raise IntegrityError(

@@ -278,6 +278,8 @@ class Repository:
         return self.target.location
 
     def close(self) -> None:
+        if self._index is not None:
+            self._index.close()  # its scratch file goes now, not when garbage-collected
         self.target.close()
 
     # sealed objects -------------------------------------------------------------------------

@@ -424,7 +424,21 @@ def restore_snapshot(
     snapshot = load_snapshot(repo, snapshot_id)
     wanted = _normalise_selection(options.paths)
     entries = plan_entries(iter_tree(repo, snapshot), wanted)
-    if wanted and not entries:
+    try:
+        return _restore_planned(repo, snapshot, options, entries, bool(wanted), progress)
+    finally:
+        entries.close()  # the spool goes now, not when garbage-collected
+
+
+def _restore_planned(
+    repo: Repository,
+    snapshot: Snapshot,
+    options: RestoreOptions,
+    entries: EntryList,
+    selected: bool,
+    progress: ProgressCallback | None,
+) -> RestoreResult:
+    if selected and not entries:
         raise UsageError(
             f"snapshot {snapshot.short_id} holds nothing at {', '.join(options.paths)}",
             hint="`clawkeeper backup show` lists its paths",

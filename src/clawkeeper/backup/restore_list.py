@@ -4,64 +4,39 @@ A restore goes over its entries several times (check them all before writing any
 the files into lanes, write them), and a parsed entry costs ~750 bytes of Python objects: held
 in a list, a 4 GiB agent's 15,000 files took twice the memory of a 1 GiB agent's, in each of
 the two restore processes. `EntryList` keeps each entry as its tree line in an unlinked temporary
-file (written a MiB at a time, read back with `pread`, which forked workers can share) and
+file (`spoolfile`: written a MiB at a time, read back with `pread`, which forked workers can
+share) and
 parses it again when it is used; in memory stay two small integers per entry (where its line
 is and the file's size). Views (`select`, slices) share the spool.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
+from clawkeeper.backup.spoolfile import SpoolFile
 from clawkeeper.backup.tree import Entry, EntryType, parse_tree_line
-
-FLUSH_BYTES = 1024 * 1024
 
 
 class _Spool:
-    """Append-only lines in an unlinked temporary file (0600, gone when closed)."""
+    """Entry lines in a spool file, with where each is and its file's size."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="clawkeeper-restore-")  # noqa: SIM115 - closed by close()
-        self.fd = self._file.fileno()
-        self._pending = bytearray()
-        self._written = 0
+        self._file = SpoolFile("clawkeeper-restore-")
         self.offsets = array("Q")
         self.lengths = array("I")
         self.sizes = array("Q")  # file sizes (0 for directories and symlinks)
 
     def append(self, line: bytes, size: int) -> None:
-        self.offsets.append(self._written + len(self._pending))
+        self.offsets.append(self._file.size)
         self.lengths.append(len(line))
         self.sizes.append(size)
-        self._pending += line
-        if len(self._pending) >= FLUSH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            view = memoryview(self._pending)
-            while view:
-                done = os.write(self.fd, view)
-                view = view[done:]
-            self._written += len(self._pending)
-            self._pending = bytearray()
+        self._file.append(line)
 
     def line(self, number: int) -> bytes:
-        offset, length = self.offsets[number], self.lengths[number]
-        if offset >= self._written:
-            self.flush()
-        out = os.pread(self.fd, length, offset)
-        while len(out) < length:  # a short read: keep reading
-            more = os.pread(self.fd, length - len(out), offset + len(out))
-            if not more:
-                raise OSError(f"restore spool ended early at entry {number}")
-            out += more
-        return out
+        return self._file.pread(self.offsets[number], self.lengths[number])
 
     def close(self) -> None:
         self._file.close()

@@ -252,7 +252,7 @@ def _tree_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 def path_key(path: str) -> bytes:
     """`path` as every tree line spells it (a JSON string, quotes included): the key of
-    `lines_by_path`. `_write_line` encodes paths the same way (json.dumps, ASCII only)."""
+    `keyed_lines`. `_write_line` encodes paths the same way (json.dumps, ASCII only)."""
     return encode_basestring_ascii(path).encode()
 
 
@@ -278,11 +278,6 @@ def keyed_lines(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
             yield path_key(_parse(line).path), line + b"\n"
         else:
             yield line[5 : end + 1], line + b"\n"
-
-
-def lines_by_path(chunks: Iterable[bytes]) -> dict[bytes, bytes]:
-    """`keyed_lines` as a dict."""
-    return dict(keyed_lines(chunks))
 
 
 def parse_tree_line(line: bytes) -> Entry:

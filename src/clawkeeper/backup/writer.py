@@ -27,11 +27,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from clawkeeper.backup.compress import StreamCompressor, compress_payload
-from clawkeeper.backup.crypto import ID_SIZE, content_name
+from clawkeeper.backup.crypto import content_name
 from clawkeeper.backup.index import IndexedPack
 from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.packs import BlobFlags, BlobKind, PackBuilder, PackedBlob, pack_object_name
 from clawkeeper.backup.repository import Repository
+from clawkeeper.backup.tree import split_ids
 
 # One finished pack waits while the next fills: packs are written (and fsynced) more slowly than
 # they fill, so a deeper queue only held more 17 MiB buffers (measured: depth 2 took 18 MB more
@@ -96,10 +97,10 @@ class BlobWriter:
         return blob_id in self._pending or self.index.usable(blob_id)
 
     def all_known(self, blob_ids: bytes) -> bool:
-        """`known` for every id of a concatenated id list (an unchanged file's content)."""
-        if self.index.all_usable(blob_ids):
-            return True
-        return all(self.known(blob_ids[i : i + ID_SIZE]) for i in range(0, len(blob_ids), ID_SIZE))
+        """`known` for every id of a concatenated id list (an unchanged file's content), with one
+        bulk index query for those this writer has not stored."""
+        ids = {blob_id for blob_id in split_ids(blob_ids) if blob_id not in self._pending}
+        return len(self.index.usable_among(list(ids))) == len(ids)
 
     def add(
         self,
@@ -119,6 +120,18 @@ class BlobWriter:
         if self.known(blob_id):
             self.stats.blobs_reused += 1
             return blob_id, False
+        self._store_new(kind, data, compressor, blob_id, stable)
+        return blob_id, True
+
+    def _store_new(
+        self,
+        kind: BlobKind,
+        data: bytes | memoryview,
+        compressor: StreamCompressor,
+        blob_id: bytes,
+        stable: bool,
+    ) -> None:
+        """`add` for a blob the caller already knows is not stored."""
         self._pending.add(blob_id)
         raw_length = len(data)
         if compressor.wants_attempt(raw_length):
@@ -127,28 +140,26 @@ class BlobWriter:
                 compressor.record(flags)
                 if self.dry_run:
                     self._count(raw_length, len(payload) + self.repo.cipher.overhead)
-                    return blob_id, True
-                if flags is BlobFlags.COMPRESSED or stable:
+                elif flags is BlobFlags.COMPRESSED or stable:
                     self._in_flight.append(_InFlight(kind, blob_id, raw_length, (payload, flags), None))
                     while len(self._in_flight) > MAX_IN_FLIGHT:
                         self._complete_oldest()
                 else:
                     self._drain()
                     self._seal(kind, blob_id, data, raw_length, flags)
-                return blob_id, True
+                return
             future = self._pool.submit(compress_payload, data if stable else bytes(data), compressor.level)
             self._in_flight.append(_InFlight(kind, blob_id, raw_length, future, compressor))
             while len(self._in_flight) > MAX_IN_FLIGHT:
                 self._complete_oldest()
-            return blob_id, True
+            return
         if self.dry_run:
             self._count(raw_length, raw_length + self.repo.cipher.overhead)
-            return blob_id, True
+            return
         if self._in_flight:
             # keep file order in the pack without copying: let the queue ahead drain first
             self._drain()
         self._seal(kind, blob_id, data, raw_length, BlobFlags.NONE)
-        return blob_id, True
 
     def add_fixed(
         self, kind: BlobKind, data: memoryview, size: int, compressor: StreamCompressor
@@ -156,8 +167,9 @@ class BlobWriter:
         """Store `data` cut into `size`-byte chunks (database pages); returns their ids in order.
 
         The hot path of a changed database: most of its pages are unchanged, so each of those
-        costs one keyed hash and one lookup here instead of a full `add`. `data` may be a view
-        into a buffer the caller reuses (as for `add`)."""
+        costs one keyed hash and its share of one bulk lookup; the new ones are stored without
+        being looked up again. `data` may be a view into a buffer the caller reuses (as for
+        `add`)."""
         ids = self.repo.hash_blob.many(data, size)
         pending = self._pending
         stored = self.index.usable_among(ids)  # one bulk query for the whole buffer
@@ -167,7 +179,7 @@ class BlobWriter:
                 reused += 1
             else:
                 start = i * size
-                self.add(kind, data[start : start + size], compressor, blob_id)
+                self._store_new(kind, data[start : start + size], compressor, blob_id, False)
         self.stats.blobs_reused += reused
         return ids
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clawkeeper.backup import plan_spool
+from clawkeeper.backup import spoolfile
 from clawkeeper.backup.create import _plan_spool, _Planned, _Stat
 from clawkeeper.backup.sources import SourceRoot
 from clawkeeper.backup.tree import EntryType
@@ -17,7 +17,7 @@ from clawkeeper.backup.tree import EntryType
 def test_items_come_back_in_order_with_their_lines_and_databases_as_the_same_objects(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(plan_spool, "FLUSH_BYTES", 1000)
+    monkeypatch.setattr(spoolfile, "FLUSH_BYTES", 1000)
     roots = [SourceRoot(tmp_path / "a", "state_dir"), SourceRoot(tmp_path / "b", "workspace")]
     spool = _plan_spool(roots)
     given: list[_Planned] = []

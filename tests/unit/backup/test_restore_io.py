@@ -273,12 +273,13 @@ def test_the_index_keeps_every_field_of_a_location() -> None:
         assert index.lookup(b"s" * 32) == IndexEntry("c" * 64, BlobKind.DATA, BlobFlags.NONE, 0, 28, 0)
         assert [e.pack_id for e in index.locations(b"s" * 32)] == ["c" * 64, "d" * 64]
         assert index.packs_of(b"s" * 32 + b"b" * 32 + b"x" * 32) == {"c" * 64}
-        assert index.all_usable(b"s" * 32 + b"b" * 32) and not index.all_usable(b"s" * 32 + b"x" * 32)
+        assert index.usable_packs(b"s" * 32 + b"b" * 32) is not None
+        assert index.usable_packs(b"s" * 32 + b"x" * 32) is None
         assert len(index) == 2 and index.pack_sizes == {"c" * 64: 2**33, "d" * 64: 10}
     marked = MasterIndex(marked=frozenset({"c" * 64}))
     marked.add_encoded("i", encode_index(packs))
     assert marked.lookup(b"s" * 32).pack_id == "d" * 64  # type: ignore[union-attr]
-    assert not marked.all_usable(b"s" * 32 + b"b" * 32)
+    assert marked.usable_packs(b"s" * 32 + b"b" * 32) is None
 
 
 def test_the_file_list_is_cut_the_same_when_stored_as_it_grows(

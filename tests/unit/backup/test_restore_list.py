@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clawkeeper.backup import restore_files, restore_lanes, restore_list
+from clawkeeper.backup import restore_files, restore_lanes, spoolfile
 from clawkeeper.backup.restore_list import EntryList
 from clawkeeper.backup.tree import Entry, EntryType
 
@@ -38,7 +38,7 @@ def _same(a: Entry, b: Entry) -> bool:
 
 
 def test_entries_come_back_whole_past_many_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(restore_list, "FLUSH_BYTES", 4096)
+    monkeypatch.setattr(spoolfile, "FLUSH_BYTES", 4096)
     given = _entries(2000)
     spooled = EntryList.of(given)
     assert len(spooled) == len(given)

@@ -13,7 +13,7 @@ from clawkeeper.backup.tree import (
     EntryType,
     TreeFormatError,
     file_line_head,
-    lines_by_path,
+    keyed_lines,
     parse_file_entries,
     parse_lines,
     parse_tree_line,
@@ -66,11 +66,11 @@ def sample_entries() -> list[Entry]:
 
 
 @pytest.mark.parametrize("piece", [1, 7, 4096, 10**7])
-def test_lines_by_path_keys_every_entry_by_its_path_however_the_stream_is_cut(piece: int) -> None:
+def test_keyed_lines_key_every_entry_by_its_path_however_the_stream_is_cut(piece: int) -> None:
     entries = sample_entries()
     stream = stream_of(entries)
     pieces = [stream[i : i + piece] for i in range(0, len(stream), piece)]
-    lines = lines_by_path(pieces)
+    lines = dict(keyed_lines(pieces))
     assert lines == {path_key(e.path): e.to_line() for e in entries}
     for entry in entries:
         assert parse_tree_line(lines[path_key(entry.path)]) == entry
@@ -81,7 +81,7 @@ def test_lines_by_path_keys_every_entry_by_its_path_however_the_stream_is_cut(pi
 def test_a_line_in_another_key_order_is_keyed_by_its_parsed_path() -> None:
     entry = Entry("a/b", EntryType.FILE, 0o644, 1, size=2, chunks=os.urandom(32), sig="2:1:1:1")
     reordered = json.dumps({"t": "f", "p": "a/b", "m": 0o644, "mt": 1, "s": 2, "c": entry.chunks.hex()})
-    lines = lines_by_path([reordered.encode() + b"\n"])
+    lines = dict(keyed_lines([reordered.encode() + b"\n"]))
     assert list(lines) == [path_key("a/b")]
     parsed = parse_tree_line(lines[path_key("a/b")])
     assert (parsed.path, parsed.chunks, parsed.size) == ("a/b", entry.chunks, 2)
@@ -90,7 +90,7 @@ def test_a_line_in_another_key_order_is_keyed_by_its_parsed_path() -> None:
 def test_a_stream_cut_inside_an_entry_is_an_error() -> None:
     stream = stream_of(sample_entries()[:3])
     with pytest.raises(TreeFormatError):
-        lines_by_path([stream[:-5]])
+        dict(keyed_lines([stream[:-5]]))
     with pytest.raises(TreeFormatError):
         list(parse_lines([stream, b'{"p":"x"']))
 
