@@ -9,21 +9,55 @@ decompress, check against its id.
 
 A blob that does not open from the region read is read again through `Repository.read_blob`,
 which tries every stored copy and raises `BlobCorrupt` when none is good.
+
+Given a `Scratch`, the regions are read and the blobs decrypted into buffers the calling thread
+reuses from batch to batch: fresh megabyte buffers cost the kernel a page fault and a zeroed
+page every 4 KiB, about a fifth of a restore's CPU time. The plaintexts returned then include
+views of those buffers, valid until the thread's next batch.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from clawkeeper.backup.index import IndexEntry
 from clawkeeper.backup.packs import pack_object_name
-from clawkeeper.backup.repository import BlobCorrupt, Repository
+from clawkeeper.backup.repository import BlobCorrupt, Repository, scratch_size
 from clawkeeper.backup.targets.base import ObjectMissing, TargetError
 
 # Neighbouring blobs closer than this are read with the bytes between them: one request instead
 # of two. A region never grows past MAX_SPAN.
 MAX_GAP = 256 * 1024
 MAX_SPAN = 16 * 1024 * 1024
+SCRATCH_STEP = 1024 * 1024  # scratch buffers grow in whole MiB, so they seldom need to grow
+
+
+class Scratch:
+    """Buffers one thread reuses: each purpose's grows to the largest batch seen, never shrinks."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, bytearray] = {}
+
+    def view(self, purpose: str, size: int) -> memoryview:
+        buffer = self._buffers.get(purpose)
+        if buffer is None or len(buffer) < size:
+            # a new buffer, not a resized one: views of the old may still be alive
+            buffer = bytearray(-(-size // SCRATCH_STEP) * SCRATCH_STEP)
+            self._buffers[purpose] = buffer
+        return memoryview(buffer)[:size]
+
+
+_local = threading.local()
+
+
+def thread_scratch() -> Scratch:
+    """This thread's scratch buffers."""
+    scratch: Scratch | None = getattr(_local, "scratch", None)
+    if scratch is None:
+        scratch = _local.scratch = Scratch()
+    return scratch
 
 
 @dataclass(frozen=True)
@@ -50,26 +84,47 @@ def spans(wanted: list[Wanted]) -> list[tuple[str, int, int]]:
     return out
 
 
-def open_batch(repo: Repository, wanted: list[Wanted], *, rehash: bool = True) -> list[bytes]:
+def open_batch(
+    repo: Repository, wanted: list[Wanted], *, rehash: bool = True, scratch: Scratch | None = None
+) -> list[bytes | memoryview]:
     """The plaintexts of `wanted`, in order, each checked against its id (safe on any thread);
     `rehash=False` trusts an authenticating cipher's proof instead (`Repository.open_blob`).
+    With `scratch`, some plaintexts are views of its buffers (see the module's doc).
 
     Raises BlobCorrupt, naming the blob's label, when a blob is missing or has no good copy."""
+    plan = spans(wanted)
+    read_into: Callable[[str, int, memoryview], None] | None = getattr(repo.target, "read_range_into", None)
+    room = None
+    if scratch is not None and read_into is not None:
+        room = scratch.view("regions", sum(end - start for _, start, end in plan))
     regions: dict[str, list[tuple[int, int, memoryview | None]]] = {}
-    for pack_id, start, end in spans(wanted):
+    used = 0
+    for pack_id, start, end in plan:
+        data: memoryview | None
         try:
-            data: memoryview | None = memoryview(
-                repo.target.read_range(pack_object_name(pack_id), start, end - start)
-            )
+            if room is not None and read_into is not None:
+                data = room[used : used + end - start]
+                used += end - start
+                read_into(pack_object_name(pack_id), start, data)
+            else:
+                data = memoryview(repo.target.read_range(pack_object_name(pack_id), start, end - start))
         except (OSError, TargetError, ObjectMissing):
             data = None  # each blob in it falls back to read_blob, which reports what is wrong
         regions.setdefault(pack_id, []).append((start, end, data))
-    out: list[bytes] = []
+    plain = None
+    if scratch is not None:
+        plain = scratch.view("plain", sum(scratch_size(w.entry) for w in wanted if w.entry is not None))
+    out: list[bytes | memoryview] = []
+    used = 0
     for want in wanted:
         entry = want.entry
         if entry is None:
             raise BlobCorrupt(f"{want.label}: chunk {want.blob_id.hex()[:12]} is missing from the repository")
-        out.append(_open_one(repo, want, entry, _sealed(regions[entry.pack_id], entry), rehash))
+        sealed = _sealed(regions[entry.pack_id], entry)
+        size = scratch_size(entry)
+        into = None if plain is None else plain[used : used + size]
+        used += size
+        out.append(_open_one(repo, want, entry, sealed, rehash, into))
     return out
 
 
@@ -82,11 +137,18 @@ def _sealed(regions: list[tuple[int, int, memoryview | None]], entry: IndexEntry
 
 
 def _open_one(
-    repo: Repository, want: Wanted, entry: IndexEntry, sealed: memoryview | None, rehash: bool
-) -> bytes:
+    repo: Repository,
+    want: Wanted,
+    entry: IndexEntry,
+    sealed: memoryview | None,
+    rehash: bool,
+    into: memoryview | None,
+) -> bytes | memoryview:
     if sealed is not None and len(sealed) == entry.length:
         try:
-            return repo.open_blob(want.blob_id, entry, sealed, rehash=rehash)
+            if into is None:
+                return repo.open_blob(want.blob_id, entry, sealed, rehash=rehash)
+            return repo.open_blob_into(want.blob_id, entry, sealed, into, rehash=rehash)
         except BlobCorrupt:
             pass  # another stored copy may be good
     try:

@@ -37,6 +37,22 @@ def decompress(payload: bytes | memoryview, raw_length: int) -> bytes:
     return _decompressor().decompress(payload, max_output_size=raw_length)
 
 
+def decompress_into(payload: bytes | memoryview, raw_length: int, out: memoryview) -> int:
+    """`decompress` into the first `raw_length` bytes of the caller's buffer; returns the length.
+    Raises zstandard.ZstdError on a damaged frame, or one that holds more or less."""
+    target = out[:raw_length]
+    done = 0
+    with _decompressor().stream_reader(payload) as reader:
+        while done < raw_length:
+            got = reader.readinto(target[done:])
+            if not got:
+                break
+            done += got
+        if done < raw_length or reader.read(1):
+            raise zstandard.ZstdError(f"the frame does not hold {raw_length} bytes")
+    return done
+
+
 def compress_object(data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
     return zstandard.ZstdCompressor(level=level).compress(data)
 

@@ -48,6 +48,8 @@ class Cipher(Protocol):
 
     def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes: ...
 
+    def open_into(self, sealed: bytes | memoryview, aad: bytes, out: memoryview) -> int: ...
+
 
 class AesGcmCipher:
     name = "aes-256-gcm"
@@ -96,16 +98,22 @@ class AesGcmCipher:
         return total
 
     def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes:
+        out = bytearray(max(len(sealed) - AEAD_OVERHEAD, 0))
+        self.open_into(sealed, aad, memoryview(out))
+        # a bytearray is returned as is: copying every restored chunk into `bytes` costs time
+        return out  # type: ignore[return-value]
+
+    def open_into(self, sealed: bytes | memoryview, aad: bytes, out: memoryview) -> int:
+        """Write the plaintext at the start of `out`; returns its length."""
         if len(sealed) < AEAD_OVERHEAD:
             raise AuthenticationFailed("sealed data is shorter than nonce and tag")
         view = memoryview(sealed)
-        out = bytearray(len(sealed) - AEAD_OVERHEAD)
+        size = len(view) - AEAD_OVERHEAD
         try:
-            self._aead.decrypt_into(bytes(view[:NONCE_SIZE]), view[NONCE_SIZE:], aad, out)
+            self._aead.decrypt_into(bytes(view[:NONCE_SIZE]), view[NONCE_SIZE:], aad, out[:size])
         except InvalidTag as exc:
             raise AuthenticationFailed("authentication tag mismatch") from exc
-        # a bytearray is returned as is: copying every restored chunk into `bytes` costs time
-        return out  # type: ignore[return-value]
+        return size
 
 
 class PlainCipher:
@@ -125,6 +133,11 @@ class PlainCipher:
 
     def open(self, sealed: bytes | memoryview, aad: bytes) -> bytes:
         return bytes(sealed)
+
+    def open_into(self, sealed: bytes | memoryview, aad: bytes, out: memoryview) -> int:
+        size = len(sealed)
+        out[:size] = sealed
+        return size
 
 
 def make_cipher(name: str, key: bytes) -> Cipher:

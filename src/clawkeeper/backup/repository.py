@@ -27,7 +27,13 @@ from typing import Any
 import zstandard
 
 from clawkeeper.backup.chunker import FILE_CHUNKER, ChunkerParams
-from clawkeeper.backup.compress import DEFAULT_LEVEL, compress_object, decompress, decompress_object
+from clawkeeper.backup.compress import (
+    DEFAULT_LEVEL,
+    compress_object,
+    decompress,
+    decompress_into,
+    decompress_object,
+)
 from clawkeeper.backup.crypto import (
     AuthenticationFailed,
     BlobHasher,
@@ -66,6 +72,15 @@ CONFIG_NAME = "config"
 SNAPSHOT_AAD = b"clawkeeper-snapshot-v1"
 MARK_AAD = b"clawkeeper-prune-mark-v1"
 ENCRYPTIONS = ("aes-256-gcm", "none")
+# Smaller blobs (database pages) decompress into new bytes: they come from malloc's arenas, which
+# reuse their memory, and a stream reader per page would cost more than it saves.
+DECOMPRESS_INTO_MIN = 64 * 1024
+
+
+def scratch_size(entry: IndexEntry) -> int:
+    """Bytes of scratch `Repository.open_blob_into` needs for this blob."""
+    compressed = entry.flags is BlobFlags.COMPRESSED and entry.raw_length >= DECOMPRESS_INTO_MIN
+    return entry.length + (entry.raw_length if compressed else 0)
 
 
 class BlobCorrupt(IntegrityError):
@@ -369,16 +384,54 @@ class Repository:
         try:
             payload = self.cipher.open(sealed, blob_id)
         except AuthenticationFailed as exc:
-            raise BlobCorrupt(
-                f"blob {blob_id.hex()[:12]} in pack {entry.pack_id[:12]} does not authenticate"
-            ) from exc
+            raise self._unauthentic(blob_id, entry) from exc
+        return self._opened(blob_id, entry, payload, rehash)  # type: ignore[return-value]
+
+    def open_blob_into(
+        self,
+        blob_id: bytes,
+        entry: IndexEntry,
+        sealed: bytes | memoryview,
+        out: memoryview,
+        *,
+        rehash: bool = True,
+    ) -> bytes | memoryview:
+        """`open_blob` into the caller's buffer `out` (`scratch_size(entry)` bytes) instead of new
+        ones; the plaintext may be a view of `out`, valid until the caller reuses it. A fresh
+        buffer per chunk costs the kernel a page fault and a zeroed page every 4 KiB: a fifth of
+        a restore's CPU time went there."""
+        try:
+            size = self.cipher.open_into(sealed, blob_id, out)
+        except AuthenticationFailed as exc:
+            raise self._unauthentic(blob_id, entry) from exc
+        payload = out[:size]
+        if entry.flags is BlobFlags.COMPRESSED and entry.raw_length >= DECOMPRESS_INTO_MIN:
+            try:
+                raw = out[size : size + decompress_into(payload, entry.raw_length, out[size:])]
+            except zstandard.ZstdError as exc:
+                raise BlobCorrupt(f"blob {blob_id.hex()[:12]} does not decompress: {exc}") from exc
+            return self._checked(blob_id, entry, raw, rehash)
+        return self._opened(blob_id, entry, payload, rehash)
+
+    @staticmethod
+    def _unauthentic(blob_id: bytes, entry: IndexEntry) -> BlobCorrupt:
+        return BlobCorrupt(f"blob {blob_id.hex()[:12]} in pack {entry.pack_id[:12]} does not authenticate")
+
+    def _opened(
+        self, blob_id: bytes, entry: IndexEntry, payload: bytes | memoryview, rehash: bool
+    ) -> bytes | memoryview:
         if entry.flags is BlobFlags.COMPRESSED:  # identity: IntFlag arithmetic is slow in hot loops
             try:
-                data = decompress(payload, entry.raw_length)
+                data: bytes | memoryview = decompress(payload, entry.raw_length)
             except zstandard.ZstdError as exc:
                 raise BlobCorrupt(f"blob {blob_id.hex()[:12]} does not decompress: {exc}") from exc
         else:
             data = payload
+        return self._checked(blob_id, entry, data, rehash)
+
+    def _checked(
+        self, blob_id: bytes, entry: IndexEntry, data: bytes | memoryview, rehash: bool
+    ) -> bytes | memoryview:
         if len(data) != entry.raw_length or (
             (rehash or not self.cipher.authenticates) and self.hash_blob(data) != blob_id
         ):

@@ -8,7 +8,9 @@ what S3, SFTP and a local folder can all promise:
   where the bytes are the same, and for its own session and lock records);
 - `create_exclusive` fails when the name exists (a local O_EXCL create, an SFTP exclusive open,
   an S3 conditional put) — used only for prune's own lock, never by backups;
-- `read_range` reads part of an object (restore reads single blobs out of packs);
+- `read_range` reads part of an object (restore reads single blobs out of packs); a target may
+  also offer `read_range_into(name, offset, out)`, the same into a caller's buffer (the local one
+  does: restore reuses its buffers);
 - `list` may be slow but is complete for objects whose `write` has returned;
 - `cleanup_temporaries` removes leftovers of writes a crash interrupted (no-op where a write
   cannot leave any).

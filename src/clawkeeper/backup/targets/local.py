@@ -111,6 +111,21 @@ class LocalTarget:
             raise ObjectMissing(f"{name} is shorter than the index says (truncated?)")
         return data
 
+    def read_range_into(self, name: str, offset: int, out: memoryview) -> None:
+        """`read_range` of `len(out)` bytes into the caller's buffer (no allocation)."""
+        fd = self._acquire(name)
+        try:
+            done = 0
+            while done < len(out):
+                got = os.preadv(fd, [out[done:]], offset + done)
+                if got == 0:
+                    raise ObjectMissing(f"{name} is shorter than the index says (truncated?)")
+                done += got
+        except OSError as exc:
+            raise TargetError(f"cannot read {name} in {self.root}: {exc.strerror}") from exc
+        finally:
+            self._release(name)
+
     def _ensure_parent(self, path: Path) -> None:
         parent = path.parent
         if parent in self._known_dirs:
