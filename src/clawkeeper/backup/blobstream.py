@@ -18,6 +18,7 @@ views of those buffers, valid until the thread's next batch.
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,20 +32,25 @@ from clawkeeper.backup.targets.base import ObjectMissing, TargetError
 # of two. A region never grows past MAX_SPAN.
 MAX_GAP = 256 * 1024
 MAX_SPAN = 16 * 1024 * 1024
-SCRATCH_STEP = 1024 * 1024  # scratch buffers grow in whole MiB, so they seldom need to grow
+SCRATCH_MIN = 32 * 1024 * 1024  # address space reserved per buffer; pages are used as touched
 
 
 class Scratch:
-    """Buffers one thread reuses: each purpose's grows to the largest batch seen, never shrinks."""
+    """Buffers one thread reuses: each purpose's grows to the largest batch seen, never shrinks.
+
+    Anonymous maps, not bytearrays: the kernel provides a page only when it is first touched, so
+    reserving room for the largest batch up front costs nothing until it is used, and nothing is
+    zeroed by hand."""
 
     def __init__(self) -> None:
-        self._buffers: dict[str, bytearray] = {}
+        self._buffers: dict[str, mmap.mmap] = {}
 
     def view(self, purpose: str, size: int) -> memoryview:
         buffer = self._buffers.get(purpose)
         if buffer is None or len(buffer) < size:
-            # a new buffer, not a resized one: views of the old may still be alive
-            buffer = bytearray(-(-size // SCRATCH_STEP) * SCRATCH_STEP)
+            # a new map, not a resized one: views of the old may still be alive (it is unmapped
+            # once they are gone)
+            buffer = mmap.mmap(-1, max(SCRATCH_MIN, -(-size // mmap.PAGESIZE) * mmap.PAGESIZE))
             self._buffers[purpose] = buffer
         return memoryview(buffer)[:size]
 

@@ -20,17 +20,14 @@ or at the first write, the file quietly goes on buffered.
 from __future__ import annotations
 
 import errno
-import mmap
 import os
-import threading
 from collections.abc import Sequence
+
+from clawkeeper.backup.blobstream import thread_scratch
 
 BLOCK = 4096  # the largest logical block size in common use; a multiple of every smaller one
 MIN_FILE = 1024 * 1024
 MIN_RUN = 256 * 1024
-STAGE_STEP = 1024 * 1024
-
-_local = threading.local()
 
 
 def reopen_direct(fd: int) -> int | None:
@@ -46,16 +43,6 @@ def reopen_direct(fd: int) -> int | None:
         return None
 
 
-def _stage(size: int) -> memoryview:
-    """This thread's page-aligned staging buffer, at least `size` bytes."""
-    stage: mmap.mmap | None = getattr(_local, "stage", None)
-    if stage is None or len(stage) < size:
-        if stage is not None:
-            stage.close()
-        stage = _local.stage = mmap.mmap(-1, -(-size // STAGE_STEP) * STAGE_STEP)
-    return memoryview(stage)[:size]
-
-
 def write_run(fd: int, direct_fd: int, buffers: Sequence[bytes | memoryview], offset: int) -> int:
     """Write `buffers` back to back at `offset`: whole blocks through `direct_fd`, the partial
     blocks at the ends through `fd`. Returns the bytes written. Raises `DirectRefused` when the
@@ -66,7 +53,7 @@ def write_run(fd: int, direct_fd: int, buffers: Sequence[bytes | memoryview], of
     first = -(-offset // BLOCK) * BLOCK  # the first whole block
     last = end // BLOCK * BLOCK  # where the whole blocks stop
     base = offset - offset % BLOCK
-    stage = _stage(end - base)
+    stage = thread_scratch().view("stage", end - base)  # an anonymous map: page-aligned
     position = offset - base
     for data in buffers:
         stage[position : position + len(data)] = data

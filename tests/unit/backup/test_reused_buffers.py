@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from clawkeeper.backup import direct_io, restore_files
-from clawkeeper.backup.blobstream import SCRATCH_STEP, Scratch, Wanted, open_batch
+from clawkeeper.backup.blobstream import SCRATCH_MIN, Scratch, Wanted, open_batch
 from clawkeeper.backup.compress import decompress_into
 from clawkeeper.backup.create import create_snapshot
 from clawkeeper.backup.crypto import AesGcmCipher, AuthenticationFailed, PlainCipher
@@ -56,14 +56,16 @@ def test_decompress_into_fills_exactly_the_length_and_refuses_frames_of_another_
         decompress_into(frame[: len(frame) // 2], len(raw), out)  # a cut frame
 
 
-def test_scratch_grows_in_whole_mebibytes_and_never_pulls_a_buffer_from_under_a_view() -> None:
+def test_scratch_is_reused_grows_when_needed_and_never_pulls_a_buffer_from_under_a_view() -> None:
     scratch = Scratch()
     small = scratch.view("plain", 10)
     small[:5] = b"hello"
-    assert scratch.view("plain", SCRATCH_STEP).obj is small.obj  # the first MiB holds both
-    bigger = scratch.view("plain", SCRATCH_STEP + 1)
-    assert len(bigger.obj) == 2 * SCRATCH_STEP and bigger.obj is not small.obj  # type: ignore[arg-type]
+    assert scratch.view("plain", SCRATCH_MIN).obj is small.obj  # room was reserved up front
+    assert scratch.view("stage", 10).obj is not small.obj  # each purpose has its own
+    bigger = scratch.view("plain", SCRATCH_MIN + 1)
+    assert len(bigger) == SCRATCH_MIN + 1 and bigger.obj is not small.obj
     assert bytes(small[:5]) == b"hello"  # the old view still reads its own buffer
+    assert scratch.view("plain", 3).obj is bigger.obj
 
 
 def test_a_local_pack_range_reads_into_a_buffer_and_a_short_pack_is_missing_data(tmp_path: Path) -> None:
