@@ -275,6 +275,12 @@ class MasterIndex:
         numbers: set[int] = set()
         for start in range(0, len(blob_ids), BATCH * ID_SIZE):
             ids = split_ids(blob_ids[start : start + BATCH * ID_SIZE])
+            if not self._marked_nos:  # the usual case: SQLite counts and collects on its own
+                found_count, packs = self._count_and_packs(ids)
+                if found_count < len(set(ids)):
+                    return None
+                numbers |= packs
+                continue
             found = self._bulk(ids)
             if len(found) < len(set(ids)):
                 return None
@@ -282,6 +288,21 @@ class MasterIndex:
         if self._marked_nos and not numbers.isdisjoint(self._marked_nos):
             return None
         return numbers
+
+    def _count_and_packs(self, blob_ids: Sequence[bytes]) -> tuple[int, set[int]]:
+        """How many of `blob_ids` the index holds, and the numbers of every pack holding a copy,
+        in one query that returns one short row: a database's 100,000 unchanged pages cost no
+        Python per page (parsing every location back cost twice the lookup itself)."""
+        count = len(blob_ids)
+        sql = self._sql.get(-count)
+        if sql is None:
+            marks = ",".join("?" * count)  # placeholders only: the ids are bound parameters
+            sql = self._sql[-count] = (
+                f"SELECT count(DISTINCT id), group_concat(DISTINCT loc >> {_PACK_SHIFT}) "  # noqa: S608
+                f"FROM blobs WHERE id IN ({marks})"
+            )
+        ((found, joined),) = self._query(sql, blob_ids)
+        return found, {int(n) for n in joined.split(",")} if joined else set()
 
     def pack_ids(self, numbers: Iterable[int]) -> set[str]:
         """The pack ids of pack numbers from `usable_packs`."""

@@ -43,6 +43,15 @@ def test_bulk_lookups_agree_with_single_lookups_across_batches() -> None:
     assert len(index) == 2 * BATCH + 1
 
 
+def test_the_packs_an_id_list_depends_on_are_every_pack_holding_a_copy_or_none_if_one_is_missing() -> None:
+    index = _index()  # no marks: SQLite counts the ids and collects the packs itself
+    ids = [n.to_bytes(32, "big") for n in range(2 * BATCH)]
+    numbers = index.usable_packs(b"".join(ids + ids[:3]))  # more than a batch, repeats included
+    assert numbers is not None and index.pack_ids(numbers) == {"a" * 64, "b" * 64}
+    assert index.pack_ids(index.usable_packs(b"".join(ids[::2])) or set()) == {"a" * 64}
+    assert index.usable_packs(b"".join([*ids, (4000).to_bytes(32, "big")])) is None
+
+
 def test_a_marked_pack_is_skipped_by_bulk_lookups_too() -> None:
     index = _index(marked=frozenset({"a" * 64, "m" * 64}))
     ids = [n.to_bytes(32, "big") for n in range(2 * BATCH)] + [(5000).to_bytes(32, "big")]
