@@ -60,6 +60,12 @@ CREATE TABLE blobs(id BLOB NOT NULL, loc INTEGER NOT NULL, lens INTEGER NOT NULL
 """
 
 
+# what the bulk queries select (see `MasterIndex._in_sql`)
+_LOCATIONS = "group_concat(hex(id) || ':' || loc || ':' || lens, ',')"
+_COUNT_AND_PACKS = f"count(DISTINCT id), group_concat(DISTINCT loc >> {_PACK_SHIFT})"
+_IDS = "group_concat(hex(id), '')"
+
+
 def _rows(pack_no: int, records: bytes | memoryview) -> list[tuple[bytes, int, int]]:
     base = pack_no << _PACK_SHIFT
     out = []
@@ -85,7 +91,7 @@ class MasterIndex:
     def __post_init__(self) -> None:
         self._owner = os.getpid()
         self._lock = threading.Lock()
-        self._sql: dict[int, str] = {}
+        self._sql: dict[tuple[str, int], str] = {}  # (what it selects, how many ids) -> SQL
         self._path, self._db, self._finalizer = scratchdb.create(self, "index", _SCHEMA)
         self._db_pid = self._owner
 
@@ -102,16 +108,14 @@ class MasterIndex:
         with self._lock:
             return db.execute(sql, params).fetchall()
 
-    def _in_sql(self, count: int) -> str:
-        sql = self._sql.get(count)
+    def _in_sql(self, count: int, select: str = _LOCATIONS) -> str:
+        """`SELECT {select} FROM blobs WHERE id IN (count placeholders)`, made once per shape.
+        Each shape returns one row for the whole batch: Python's sqlite3 lets go of the GIL
+        around every row it steps, and on a restore's busy main thread each handover cost ~40 µs."""
+        sql = self._sql.get((select, count))
         if sql is None:
             marks = ",".join("?" * count)  # placeholders only: the ids are bound parameters
-            # one row for the whole batch: Python's sqlite3 lets go of the GIL around every row it
-            # steps, and on a restore's busy main thread each handover cost ~40 µs
-            sql = self._sql[count] = (
-                "SELECT group_concat(hex(id) || ':' || loc || ':' || lens, ',') "  # noqa: S608
-                f"FROM blobs WHERE id IN ({marks})"
-            )
+            sql = self._sql[(select, count)] = f"SELECT {select} FROM blobs WHERE id IN ({marks})"  # noqa: S608
         return sql
 
     def close(self) -> None:
@@ -247,10 +251,22 @@ class MasterIndex:
     def usable_among(self, blob_ids: Sequence[bytes]) -> set[bytes]:
         """The ids of `blob_ids` a backup may dedup against, in bulk."""
         marked = self._marked_nos
+        if not marked:  # the usual case: only which ids are there matters, not where
+            return self._present(blob_ids)
         found = self._bulk(blob_ids)
-        if not marked:
-            return set(found)
         return {blob_id for blob_id, (loc, _lens) in found.items() if (loc >> _PACK_SHIFT) not in marked}
+
+    def _present(self, blob_ids: Sequence[bytes]) -> set[bytes]:
+        """The ids of `blob_ids` the index holds: one row per 500 ids, their hex run together
+        (a database's pages are all asked about on every backup that finds it changed)."""
+        present: set[bytes] = set()
+        for start in range(0, len(blob_ids), BATCH):
+            part = blob_ids[start : start + BATCH]
+            ((joined,),) = self._query(self._in_sql(len(part), _IDS), part)
+            if joined:
+                raw = bytes.fromhex(joined)
+                present.update(raw[i : i + ID_SIZE] for i in range(0, len(raw), ID_SIZE))
+        return present
 
     def usable_pack_numbers(self, blob_ids: Sequence[bytes]) -> dict[bytes, int]:
         """For each id of `blob_ids` a backup may dedup against, the number of the pack holding
@@ -293,15 +309,7 @@ class MasterIndex:
         """How many of `blob_ids` the index holds, and the numbers of every pack holding a copy,
         in one query that returns one short row: a database's 100,000 unchanged pages cost no
         Python per page (parsing every location back cost twice the lookup itself)."""
-        count = len(blob_ids)
-        sql = self._sql.get(-count)
-        if sql is None:
-            marks = ",".join("?" * count)  # placeholders only: the ids are bound parameters
-            sql = self._sql[-count] = (
-                f"SELECT count(DISTINCT id), group_concat(DISTINCT loc >> {_PACK_SHIFT}) "  # noqa: S608
-                f"FROM blobs WHERE id IN ({marks})"
-            )
-        ((found, joined),) = self._query(sql, blob_ids)
+        ((found, joined),) = self._query(self._in_sql(len(blob_ids), _COUNT_AND_PACKS), blob_ids)
         return found, {int(n) for n in joined.split(",")} if joined else set()
 
     def pack_ids(self, numbers: Iterable[int]) -> set[str]:
