@@ -1,7 +1,7 @@
 """Large buffers go straight back to the system once freed.
 
 A backup, restore or verify allocates and frees buffers of megabytes all the time (17 MiB
-packs, 8 MiB restore batches, pack regions read back). glibc serves a block that large with
+packs, 4 MiB restore batches, pack regions read back). glibc serves a block that large with
 mmap and unmaps it on free, but it also raises that threshold to the largest block freed so far,
 after which such blocks come from its arenas (one per thread) and stay there, fragmented: the
 peak memory then grew with how many batches a run handled, that is with the size of the agent

@@ -40,7 +40,7 @@ from clawkeeper.backup.tree import Entry, split_ids
 
 WORKERS = 2
 AHEAD_BATCHES = 4
-BATCH_BYTES = 8 * 1024 * 1024  # plaintext per batch
+BATCH_BYTES = 4 * 1024 * 1024  # plaintext per batch (each worker keeps ~3x this in buffers)
 BATCH_BLOBS = 4096
 BATCH_FILES = 64  # files a batch may create (bounds open descriptors)
 GROUP_FILES = 256  # files whose chunks are looked up together
