@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from clawkeeper import __version__
+from clawkeeper.backup import index_cache
 from clawkeeper.backup.chunker import TREE_CHUNKER, ContentChunker, fixed_blocks
 from clawkeeper.backup.compress import PAGE_LEVEL, StreamCompressor
 from clawkeeper.backup.crypto import ID_SIZE
@@ -97,6 +98,7 @@ class BackupOptions:
     sqlite_capture: bool = True  # False: store databases as plain files (never for live ones)
     sqlite_quick_check: bool = True
     scratch_dir: Path | None = None  # where database images are staged (default: system temp)
+    index_cache: Path | None = None  # where backups keep their master index (`index_cache`)
     dry_run: bool = False
     hostname: str | None = None
     extra_files: tuple[ExtraFile, ...] = ()
@@ -521,7 +523,7 @@ class _Backup:
         marks = load_marks(self.repo)
         parent_snapshot = _find_parent(self.repo, self.sources, self.hostname, self.options.parent)
         self._capture_early(parent_snapshot, captures)
-        index = self.repo.load_index(marked=marked_packs(marks))
+        index = self.repo.load_index(marked=marked_packs(marks), kept=self.options.index_cache)
         writer = BlobWriter(self.repo, index, dry_run=self.options.dry_run)
         planned: PlanSpool[_Planned] | None = None
         try:
@@ -588,6 +590,9 @@ class _Backup:
         )
         if not self.options.dry_run:
             save_snapshot(self.repo, snapshot)
+            if self.options.index_cache is not None:
+                with contextlib.suppress(OSError):  # only a cache: the next backup rebuilds it
+                    index_cache.save(self.repo, self.options.index_cache, index)
         return BackupResult(snapshot, self.options.dry_run, self.warnings, self.counters.unreadable > 0)
 
     def _extra_planned(self) -> list[tuple[ExtraFile, os.stat_result]]:

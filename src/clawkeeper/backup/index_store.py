@@ -28,8 +28,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from clawkeeper.backup import scratchdb
@@ -87,13 +88,46 @@ class MasterIndex:
     _pack_ids: list[str] = field(default_factory=list)
     _pack_nos: dict[str, int] = field(default_factory=dict)
     _marked_nos: set[int] = field(default_factory=set)
+    _seed: Callable[[str], None] | None = None  # writes a kept index's file (`restored`)
 
     def __post_init__(self) -> None:
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._sql: dict[tuple[str, int], str] = {}  # (what it selects, how many ids) -> SQL
-        self._path, self._db, self._finalizer = scratchdb.create(self, "index", _SCHEMA)
+        self._path, self._db, self._finalizer = scratchdb.create(self, "index", _SCHEMA, seed=self._seed)
+        self._seed = None
         self._db_pid = self._owner
+
+    # kept between commands (`index_cache`) -----------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What besides its file the index needs to be `restored` (pack-level facts only)."""
+        return {
+            "packs": [[pack_id, self.pack_sizes[pack_id]] for pack_id in self._pack_ids],
+            "index_files": self.index_files,
+        }
+
+    @classmethod
+    def restored(
+        cls, state: dict[str, Any], seed: Callable[[str], None], marked: frozenset[str] = frozenset()
+    ) -> MasterIndex:
+        """An index whose file `seed(path)` writes (a copy of one saved with its `state`).
+        Raises KeyError, TypeError or ValueError on a state that does not parse."""
+        index = cls(marked=marked, _seed=seed)
+        for pack_id, size in state["packs"]:
+            index._pack_no(str(pack_id))
+            index.pack_sizes[str(pack_id)] = int(size)
+        for name, pack_ids in state["index_files"].items():
+            index.index_files[str(name)] = [str(p) for p in pack_ids]
+            for pack_id in pack_ids:
+                index.pack_index_files.setdefault(str(pack_id), set()).add(str(name))
+        return index
+
+    def file_chunks(self, size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The index file's bytes, for keeping a copy, once nothing adds to the index any more
+        (every insert commits before it returns, and with no journal a commit is in the file)."""
+        with Path(self._path).open("rb") as handle:
+            while chunk := handle.read(size):
+                yield chunk
 
     # connections ------------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:

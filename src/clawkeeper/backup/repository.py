@@ -344,10 +344,22 @@ class Repository:
         *,
         marked: frozenset[str] = frozenset(),
         on_error: Callable[[str, Exception], None] | None = None,
+        kept: Path | None = None,
     ) -> MasterIndex:
-        """All index files merged. With `on_error`, unreadable files are reported, not raised."""
-        index = MasterIndex(marked=marked)
-        for name in self.list_ids("index"):
+        """All index files merged. With `on_error`, unreadable files are reported, not raised.
+        With `kept`, a folder where backups keep their index (`index_cache`), the index starts
+        from the copy kept there when it can be trusted, and only newer index files are read."""
+        names = self.list_ids("index")
+        index = None
+        if kept is not None:
+            from clawkeeper.backup import index_cache
+
+            index = index_cache.load(self, kept, names, marked)
+        if index is None:
+            index = MasterIndex(marked=marked)
+        for name in names:
+            if name in index.index_files:
+                continue  # from the kept copy
             try:
                 raw = self.get_object("index", name, INDEX_AAD)
                 try:

@@ -43,15 +43,25 @@ def connect(path: str, *, write: bool) -> sqlite3.Connection:
     return db
 
 
-def create(owner: object, purpose: str, schema: str) -> tuple[str, sqlite3.Connection, Callable[[], None]]:
-    """A new scratch file with `schema`: (its path, a writing connection, the finalizer that
-    removes it, which `owner`'s collection also runs)."""
+def create(
+    owner: object, purpose: str, schema: str, *, seed: Callable[[str], None] | None = None
+) -> tuple[str, sqlite3.Connection, Callable[[], None]]:
+    """A new scratch file with `schema`, or as `seed(path)` writes it (a copy of a kept one):
+    (its path, a writing connection, the finalizer that removes it, which `owner`'s collection
+    also runs)."""
     global _swept
     if not _swept:
         _swept = True
         scratch.remove_stale(Path(tempfile.gettempdir()))
     folder = tempfile.mkdtemp(prefix=f"{scratch.PREFIX}{os.getpid()}-", suffix=f"-{purpose}")
     path = str(Path(folder) / "data.sqlite")
+    if seed is not None:
+        try:
+            seed(path)
+        except BaseException:
+            _remove(folder, os.getpid())
+            raise
     db = connect(path, write=True)
-    db.executescript(schema)
+    if seed is None:
+        db.executescript(schema)
     return path, db, weakref.finalize(owner, _remove, folder, os.getpid())

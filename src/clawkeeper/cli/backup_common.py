@@ -152,6 +152,15 @@ def _warn_if_readable(key: Path) -> None:
         render.say(f"[yellow]warning:[/] {key} is readable by other users; `chmod 600 {key}`", err=True)
 
 
+def index_cache_dir() -> Path:
+    """Where backups keep their master index between runs (`backup/index_cache.py`)."""
+    import platformdirs
+
+    from clawkeeper.configfile import APP
+
+    return Path(platformdirs.user_cache_dir(APP)) / "backup-index"
+
+
 def open_repo(app_ctx: AppContext, repo: str | None, key_file: Path | None) -> Repository:
     from clawkeeper.backup.repository import Repository
 

@@ -21,6 +21,7 @@ from clawkeeper.cli.backup_common import (
     KeyFileOpt,
     RepoOpt,
     backup_basics,
+    index_cache_dir,
     open_repo_soon,
     progress_bar,
     size_text,
@@ -222,6 +223,7 @@ def create(
             use_files_cache=not no_files_cache,
             sqlite_quick_check=settings.sqlite_quick_check,
             scratch_dir=settings.scratch_dir,
+            index_cache=index_cache_dir(),
             dry_run=dry_run,
         )
         archive_wanted = settings.openclaw_archive if openclaw_archive is None else openclaw_archive

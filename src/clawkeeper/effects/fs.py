@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +22,37 @@ def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
     """Replace `path` with `data` so readers see the old or the new file, never a torn one."""
+    atomic_write_chunks(path, (data,), mode=mode)
+
+
+def atomic_write_chunks(
+    path: Path, chunks: Iterable[bytes | memoryview], *, mode: int = PRIVATE_FILE, durable: bool = True
+) -> None:
+    """`atomic_write_bytes` of the concatenated `chunks`. `durable=False` skips the fsyncs: for
+    caches whose readers check what they read, where a crash may lose the file but never tears
+    it for a process that outlives the write."""
     ensure_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         tmp.chmod(mode)
         tmp.replace(path)
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int = PRIVATE_FILE) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+def atomic_write_text(path: Path, text: str, *, mode: int = PRIVATE_FILE, durable: bool = True) -> None:
+    atomic_write_chunks(path, (text.encode("utf-8"),), mode=mode, durable=durable)
 
 
 def atomic_write_json(path: Path, value: Any, *, mode: int = PRIVATE_FILE) -> None:
