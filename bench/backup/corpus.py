@@ -153,7 +153,7 @@ def main() -> None:
     )
     parser.add_argument("root", type=Path)
     parser.add_argument("--scale", type=int, default=1)
-    parser.add_argument("--change", action="store_true", help="apply the 5 % change instead of generating")
+    parser.add_argument("--change", action="store_true", help="apply the 5 %% change instead of generating")
     args = parser.parse_args()
     if args.change:
         print(change(args.root))
