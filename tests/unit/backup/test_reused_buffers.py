@@ -18,8 +18,8 @@ from clawkeeper.backup.blobstream import SCRATCH_MIN, Scratch, Wanted, open_batc
 from clawkeeper.backup.compress import decompress_into
 from clawkeeper.backup.create import create_snapshot
 from clawkeeper.backup.crypto import AesGcmCipher, AuthenticationFailed, PlainCipher
-from clawkeeper.backup.packs import BlobFlags
-from clawkeeper.backup.repository import Repository
+from clawkeeper.backup.packs import BlobFlags, pack_object_name
+from clawkeeper.backup.repository import BlobCorrupt, Repository
 from clawkeeper.backup.restore import RestoreOptions, restore_snapshot
 from clawkeeper.backup.snapshots import iter_tree, load_snapshot
 from clawkeeper.backup.sources import plain_sources
@@ -202,3 +202,49 @@ def test_large_files_restore_byte_for_byte_through_direct_io_and_verify_reads_th
         assert runs  # the model went past the page cache
     report = verify_repository(repo, VerifyOptions(read_data=True))
     assert report.problems == [] and report.packs_read >= 1
+
+
+def test_an_in_place_restore_writes_large_files_directly_and_leaves_nothing_when_one_is_damaged(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    model = os.urandom(6 * 1024 * 1024 + 5)
+    (source / "model.gguf").write_bytes(model)
+    (source / "notes.md").write_text("as in the snapshot\n")
+    sources = plain_sources([source])
+    snap = create_snapshot(repo, sources).snapshot.id
+    runs: list[int] = []
+    real = direct_io.write_run
+
+    def counted(fd: int, direct: int, buffers: Any, offset: int) -> int:
+        runs.append(offset)
+        return real(fd, direct, buffers, offset)
+
+    monkeypatch.setattr(direct_io, "write_run", counted)
+    (source / "model.gguf").write_bytes(b"overwritten since")
+    (source / "notes.md").write_text("changed\n")
+    restore_snapshot(repo, snap, RestoreOptions(in_place=True, safety_sources=sources))
+    assert (source / "model.gguf").read_bytes() == model
+    assert (source / "notes.md").read_text() == "as in the snapshot\n"
+    assert not [p for p in source.iterdir() if p.name.startswith(".clawkeeper-restore-")]
+    probe = os.open(source / "notes.md", os.O_RDONLY)
+    direct = direct_io.reopen_direct(probe)
+    os.close(probe)
+    if direct is not None:
+        os.close(direct)
+        assert runs
+
+    # a damaged chunk of the model: nothing is replaced, no temporary is left
+    entry = next(e for e in iter_tree(repo, load_snapshot(repo, snap)) if e.path.endswith("model.gguf"))
+    located = repo.index.lookup(split_ids(entry.chunks)[-1])
+    assert located is not None
+    pack = Path(repo.target.root) / pack_object_name(located.pack_id)  # type: ignore[attr-defined]
+    data = bytearray(pack.read_bytes())
+    data[located.offset + located.length // 2] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    (source / "model.gguf").write_bytes(b"overwritten again")
+    with pytest.raises(BlobCorrupt, match=r"model\.gguf"):
+        restore_snapshot(repo, snap, RestoreOptions(in_place=True, safety_sources=sources))
+    assert (source / "model.gguf").read_bytes() == b"overwritten again"
+    assert not [p for p in source.iterdir() if p.name.startswith(".clawkeeper-restore-")]
