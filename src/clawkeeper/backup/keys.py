@@ -111,14 +111,19 @@ def read_key_file(path: Path) -> tuple[MasterKey, str | None]:
         ) from exc
     except OSError as exc:
         raise CredentialsError(f"cannot read key file {path}: {exc.strerror}") from exc
+    hint = "pass the key file `backup init --key-file` wrote for this repository (or your copy of it)"
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CredentialsError(f"{path} is not a clawkeeper backup key file") from exc
+        raise CredentialsError(f"{path} is not a clawkeeper backup key file", hint=hint) from exc
     if not isinstance(document, dict) or document.get("kind") != KEY_FILE_KIND:
-        raise CredentialsError(f"{path} is not a clawkeeper backup key file")
+        raise CredentialsError(f"{path} is not a clawkeeper backup key file", hint=hint)
     repo = document.get("repository")
-    return MasterKey.from_json(document), repo if isinstance(repo, str) else None
+    try:
+        master = MasterKey.from_json(document)
+    except CredentialsError as exc:
+        raise CredentialsError(f"key file {path} is damaged: {exc.message}", hint=hint) from exc
+    return master, repo if isinstance(repo, str) else None
 
 
 def key_file_is_private(path: Path) -> bool:

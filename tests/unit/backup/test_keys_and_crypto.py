@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,23 @@ def test_key_file_is_private_and_a_foreign_key_file_is_refused(tmp_path: Path) -
     Repository.open(LocalTarget(tmp_path / "a"), Credentials(key_file=key_a))  # opens
     with pytest.raises(CredentialsError, match="does not open the repository") as caught:
         Repository.open(LocalTarget(tmp_path / "a"), Credentials(key_file=key_b))
+    assert "\n" not in caught.value.one_line()
+
+
+@pytest.mark.parametrize("content", ["not json at all", '{"kind": "something else"}', "damaged"])
+def test_a_file_that_is_no_key_file_or_a_damaged_one_fails_with_one_line_and_a_hint(
+    tmp_path: Path, content: str
+) -> None:
+    key = tmp_path / "k"
+    init_repository(LocalTarget(tmp_path / "r"), Credentials(), new_key_file=key)
+    if content == "damaged":
+        document = json.loads(key.read_text())
+        document["id_key"] = "not base64 of 32 bytes"
+        content = json.dumps(document)
+    key.write_text(content)
+    with pytest.raises(CredentialsError, match="key file") as caught:
+        Repository.open(LocalTarget(tmp_path / "r"), Credentials(key_file=key))
+    assert caught.value.hint and "backup init --key-file" in caught.value.hint
     assert "\n" not in caught.value.one_line()
 
 
