@@ -10,60 +10,26 @@ decompress, check against its id.
 A blob that does not open from the region read is read again through `Repository.read_blob`,
 which tries every stored copy and raises `BlobCorrupt` when none is good.
 
-Given a `Scratch`, the regions are read and the blobs decrypted into buffers the calling thread
-reuses from batch to batch: fresh megabyte buffers cost the kernel a page fault and a zeroed
-page every 4 KiB, about a fifth of a restore's CPU time. The plaintexts returned then include
-views of those buffers, valid until the thread's next batch.
+Given the calling thread's `Buffers`, the regions are read and the blobs decrypted into them
+instead of new buffers (`buffers`); the plaintexts returned then include views of those buffers,
+valid until the thread's next batch.
 """
 
 from __future__ import annotations
 
-import mmap
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from clawkeeper.backup.buffers import Buffers
 from clawkeeper.backup.index import IndexEntry
 from clawkeeper.backup.packs import pack_object_name
-from clawkeeper.backup.repository import BlobCorrupt, Repository, scratch_size
+from clawkeeper.backup.repository import BlobCorrupt, Repository, opening_room
 from clawkeeper.backup.targets.base import ObjectMissing, TargetError
 
 # Neighbouring blobs closer than this are read with the bytes between them: one request instead
 # of two. A region never grows past MAX_SPAN.
 MAX_GAP = 256 * 1024
 MAX_SPAN = 16 * 1024 * 1024
-SCRATCH_MIN = 32 * 1024 * 1024  # address space reserved per buffer; pages are used as touched
-
-
-class Scratch:
-    """Buffers one thread reuses: each purpose's grows to the largest batch seen, never shrinks.
-
-    Anonymous maps, not bytearrays: the kernel provides a page only when it is first touched, so
-    reserving room for the largest batch up front costs nothing until it is used, and nothing is
-    zeroed by hand."""
-
-    def __init__(self) -> None:
-        self._buffers: dict[str, mmap.mmap] = {}
-
-    def view(self, purpose: str, size: int) -> memoryview:
-        buffer = self._buffers.get(purpose)
-        if buffer is None or len(buffer) < size:
-            # a new map, not a resized one: views of the old may still be alive (it is unmapped
-            # once they are gone)
-            buffer = mmap.mmap(-1, max(SCRATCH_MIN, -(-size // mmap.PAGESIZE) * mmap.PAGESIZE))
-            self._buffers[purpose] = buffer
-        return memoryview(buffer)[:size]
-
-
-_local = threading.local()
-
-
-def thread_scratch() -> Scratch:
-    """This thread's scratch buffers."""
-    scratch: Scratch | None = getattr(_local, "scratch", None)
-    if scratch is None:
-        scratch = _local.scratch = Scratch()
-    return scratch
 
 
 @dataclass(frozen=True)
@@ -91,18 +57,18 @@ def spans(wanted: list[Wanted]) -> list[tuple[str, int, int]]:
 
 
 def open_batch(
-    repo: Repository, wanted: list[Wanted], *, rehash: bool = True, scratch: Scratch | None = None
+    repo: Repository, wanted: list[Wanted], *, rehash: bool = True, buffers: Buffers | None = None
 ) -> list[bytes | memoryview]:
     """The plaintexts of `wanted`, in order, each checked against its id (safe on any thread);
     `rehash=False` trusts an authenticating cipher's proof instead (`Repository.open_blob`).
-    With `scratch`, some plaintexts are views of its buffers (see the module's doc).
+    With `buffers`, some plaintexts are views of them (see the module's doc).
 
     Raises BlobCorrupt, naming the blob's label, when a blob is missing or has no good copy."""
     plan = spans(wanted)
     read_into: Callable[[str, int, memoryview], None] | None = getattr(repo.target, "read_range_into", None)
     room = None
-    if scratch is not None and read_into is not None:
-        room = scratch.view("regions", sum(end - start for _, start, end in plan))
+    if buffers is not None and read_into is not None:
+        room = buffers.view("regions", sum(end - start for _, start, end in plan))
     regions: dict[str, list[tuple[int, int, memoryview | None]]] = {}
     used = 0
     for pack_id, start, end in plan:
@@ -118,8 +84,8 @@ def open_batch(
             data = None  # each blob in it falls back to read_blob, which reports what is wrong
         regions.setdefault(pack_id, []).append((start, end, data))
     plain = None
-    if scratch is not None:
-        plain = scratch.view("plain", sum(scratch_size(w.entry) for w in wanted if w.entry is not None))
+    if buffers is not None:
+        plain = buffers.view("plain", sum(opening_room(w.entry) for w in wanted if w.entry is not None))
     out: list[bytes | memoryview] = []
     used = 0
     for want in wanted:
@@ -127,7 +93,7 @@ def open_batch(
         if entry is None:
             raise BlobCorrupt(f"{want.label}: chunk {want.blob_id.hex()[:12]} is missing from the repository")
         sealed = _sealed(regions[entry.pack_id], entry)
-        size = scratch_size(entry)
+        size = opening_room(entry)
         into = None if plain is None else plain[used : used + size]
         used += size
         out.append(_open_one(repo, want, entry, sealed, rehash, into))

@@ -23,7 +23,7 @@ import errno
 import os
 from collections.abc import Sequence
 
-from clawkeeper.backup.blobstream import thread_scratch
+from clawkeeper.backup.buffers import thread_buffers
 
 BLOCK = 4096  # the largest logical block size in common use; a multiple of every smaller one
 MIN_FILE = 1024 * 1024
@@ -53,7 +53,7 @@ def write_run(fd: int, direct_fd: int, buffers: Sequence[bytes | memoryview], of
     first = -(-offset // BLOCK) * BLOCK  # the first whole block
     last = end // BLOCK * BLOCK  # where the whole blocks stop
     base = offset - offset % BLOCK
-    stage = thread_scratch().view("stage", end - base)  # an anonymous map: page-aligned
+    stage = thread_buffers().view("stage", end - base)  # page-aligned
     position = offset - base
     for data in buffers:
         stage[position : position + len(data)] = data

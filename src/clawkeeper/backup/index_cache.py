@@ -80,8 +80,6 @@ def load(repo: Repository, folder: Path, names: list[str], marked: frozenset[str
         return None
 
 
-
-
 def save(repo: Repository, folder: Path, index: MasterIndex) -> None:
     """Keep a copy of `index` (every index file it holds must be in the repository)."""
     db_path, facts_path = _paths(folder, repo)

@@ -77,8 +77,8 @@ ENCRYPTIONS = ("aes-256-gcm", "none")
 DECOMPRESS_INTO_MIN = 64 * 1024
 
 
-def scratch_size(entry: IndexEntry) -> int:
-    """Bytes of scratch `Repository.open_blob_into` needs for this blob."""
+def opening_room(entry: IndexEntry) -> int:
+    """Bytes of buffer `Repository.open_blob_into` needs for this blob."""
     compressed = entry.flags is BlobFlags.COMPRESSED and entry.raw_length >= DECOMPRESS_INTO_MIN
     return entry.length + (entry.raw_length if compressed else 0)
 
@@ -408,7 +408,7 @@ class Repository:
         *,
         rehash: bool = True,
     ) -> bytes | memoryview:
-        """`open_blob` into the caller's buffer `out` (`scratch_size(entry)` bytes) instead of new
+        """`open_blob` into the caller's buffer `out` (`opening_room(entry)` bytes) instead of new
         ones; the plaintext may be a view of `out`, valid until the caller reuses it. A fresh
         buffer per chunk costs the kernel a page fault and a zeroed page every 4 KiB: a fifth of
         a restore's CPU time went there."""

@@ -30,7 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from clawkeeper.backup import direct_io
-from clawkeeper.backup.blobstream import Wanted, open_batch, thread_scratch
+from clawkeeper.backup.blobstream import Wanted, open_batch
+from clawkeeper.backup.buffers import thread_buffers
 from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.index import IndexEntry
 from clawkeeper.backup.repository import Repository
@@ -230,7 +231,7 @@ def _sliced(repo: Repository, entry: Entry) -> Located:
 def _write_batch(repo: Repository, batch: _Batch) -> list[tuple[OpenFile, int]]:
     """Runs on a worker: fetch and check the batch's chunks, write each at its place."""
     # AES-GCM has authenticated each chunk; they are written before this thread's next batch
-    chunks = open_batch(repo, batch.wanted, rehash=False, scratch=thread_scratch())
+    chunks = open_batch(repo, batch.wanted, rehash=False, buffers=thread_buffers())
     written: list[tuple[OpenFile, int]] = []
     run: list[bytes | memoryview] = []
     run_file: OpenFile | None = None

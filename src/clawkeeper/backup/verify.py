@@ -28,14 +28,14 @@ from typing import Any
 import blake3
 
 from clawkeeper.backup import forked
-from clawkeeper.backup.blobstream import Scratch, thread_scratch
+from clawkeeper.backup.buffers import Buffers, thread_buffers
 from clawkeeper.backup.crypto import ID_SIZE
 from clawkeeper.backup.index import record_entries
 from clawkeeper.backup.index_store import MasterIndex
 from clawkeeper.backup.marks import load_marks
 from clawkeeper.backup.packs import PackFormatError, pack_id_from_name, pack_object_name, parse_pack
 from clawkeeper.backup.progress import ProgressCallback, Reporter
-from clawkeeper.backup.repository import BlobCorrupt, Repository, scratch_size
+from clawkeeper.backup.repository import BlobCorrupt, Repository, opening_room
 from clawkeeper.backup.snapshots import Snapshot, content_slices, iter_tree, load_snapshot
 from clawkeeper.backup.targets.base import BackupTarget, ObjectMissing, TargetError
 from clawkeeper.backup.tree import Entry, TreeFormatError
@@ -253,9 +253,9 @@ class _Verifier:
         Touches no shared state."""
         check = _PackCheck()
         indexed = record_entries(pack_id, records)
-        scratch = thread_scratch()
+        buffers = thread_buffers()
         try:
-            data = _read_pack(self.repo.target, pack_object_name(pack_id), scratch)
+            data = _read_pack(self.repo.target, pack_object_name(pack_id), buffers)
         except (ObjectMissing, TargetError) as exc:
             check.unreadable = _message(exc)
             return check
@@ -277,7 +277,7 @@ class _Verifier:
                 check.bad_blobs.append((blob_id, "lies beyond the end of the pack"))
                 continue
             try:
-                out = scratch.view("plain", scratch_size(entry))
+                out = buffers.view("plain", opening_room(entry))
                 self.repo.open_blob_into(blob_id, entry, view[entry.offset : end], out)
             except BlobCorrupt as exc:
                 check.bad_blobs.append((blob_id, exc.message))
@@ -380,14 +380,14 @@ class _PackCheck:
     bad_blobs: list[tuple[bytes, str]] = field(default_factory=list)
 
 
-def _read_pack(target: BackupTarget, name: str, scratch: Scratch) -> bytes | memoryview:
-    """A whole pack, into this thread's scratch where the target can (a fresh 17 MiB buffer per
+def _read_pack(target: BackupTarget, name: str, buffers: Buffers) -> bytes | memoryview:
+    """A whole pack, into this thread's buffers where the target can (a fresh 17 MiB buffer per
     pack costs the kernel a page fault every 4 KiB)."""
     read_into = getattr(target, "read_range_into", None)
     info = target.stat(name) if read_into is not None else None
     if read_into is None or info is None:
         return target.read(name)
-    data = scratch.view("pack", info.size)
+    data = buffers.view("pack", info.size)
     read_into(name, 0, data)
     return data
 

@@ -1,5 +1,5 @@
 """Restore and verify without fresh buffers: decrypting, decompressing and reading into reused
-scratch, and writing large files past the page cache (direct I/O) in whole aligned blocks."""
+buffers, and writing large files past the page cache (direct I/O) in whole aligned blocks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 import zstandard
 
 from clawkeeper.backup import direct_io, restore_files
-from clawkeeper.backup.blobstream import SCRATCH_MIN, Scratch, Wanted, open_batch
+from clawkeeper.backup.blobstream import Wanted, open_batch
+from clawkeeper.backup.buffers import RESERVED, Buffers
 from clawkeeper.backup.compress import decompress_into
 from clawkeeper.backup.create import create_snapshot
 from clawkeeper.backup.crypto import AesGcmCipher, AuthenticationFailed, PlainCipher
@@ -56,16 +57,16 @@ def test_decompress_into_fills_exactly_the_length_and_refuses_frames_of_another_
         decompress_into(frame[: len(frame) // 2], len(raw), out)  # a cut frame
 
 
-def test_scratch_is_reused_grows_when_needed_and_never_pulls_a_buffer_from_under_a_view() -> None:
-    scratch = Scratch()
-    small = scratch.view("plain", 10)
+def test_buffers_are_reused_grow_when_needed_and_never_pulls_a_buffer_from_under_a_view() -> None:
+    buffers = Buffers()
+    small = buffers.view("plain", 10)
     small[:5] = b"hello"
-    assert scratch.view("plain", SCRATCH_MIN).obj is small.obj  # room was reserved up front
-    assert scratch.view("stage", 10).obj is not small.obj  # each purpose has its own
-    bigger = scratch.view("plain", SCRATCH_MIN + 1)
-    assert len(bigger) == SCRATCH_MIN + 1 and bigger.obj is not small.obj
+    assert buffers.view("plain", RESERVED).obj is small.obj  # room was reserved up front
+    assert buffers.view("stage", 10).obj is not small.obj  # each purpose has its own
+    bigger = buffers.view("plain", RESERVED + 1)
+    assert len(bigger) == RESERVED + 1 and bigger.obj is not small.obj
     assert bytes(small[:5]) == b"hello"  # the old view still reads its own buffer
-    assert scratch.view("plain", 3).obj is bigger.obj
+    assert buffers.view("plain", 3).obj is bigger.obj
 
 
 def test_a_local_pack_range_reads_into_a_buffer_and_a_short_pack_is_missing_data(tmp_path: Path) -> None:
@@ -78,7 +79,7 @@ def test_a_local_pack_range_reads_into_a_buffer_and_a_short_pack_is_missing_data
         target.read_range_into("data/ab/abcd", 1000, out)
 
 
-def test_batches_opened_into_scratch_equal_batches_opened_into_fresh_buffers(
+def test_batches_opened_into_kept_buffers_equal_batches_opened_into_fresh_buffers(
     repo: Repository, tmp_path: Path
 ) -> None:
     source = tmp_path / "src"
@@ -95,9 +96,9 @@ def test_batches_opened_into_scratch_equal_batches_opened_into_fresh_buffers(
     flags = {w.entry.flags for w in wanted if w.entry is not None}
     assert flags == {BlobFlags.COMPRESSED, BlobFlags.NONE}
     fresh = [bytes(b) for b in open_batch(repo, wanted)]
-    scratch = Scratch()
+    buffers = Buffers()
     for _ in range(2):  # the second time through, every buffer is reused
-        assert [bytes(b) for b in open_batch(repo, wanted, rehash=True, scratch=scratch)] == fresh
+        assert [bytes(b) for b in open_batch(repo, wanted, rehash=True, buffers=buffers)] == fresh
     assert b"".join(fresh[-len(wanted) :]).count(b"hello") >= 20_000
 
 
