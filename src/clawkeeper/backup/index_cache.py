@@ -81,7 +81,10 @@ def load(repo: Repository, folder: Path, names: list[str], marked: frozenset[str
 
 
 def save(repo: Repository, folder: Path, index: MasterIndex) -> None:
-    """Keep a copy of `index` (every index file it holds must be in the repository)."""
+    """Keep a copy of `index` (every index file it holds must be in the repository), unless the
+    copy it started from already holds all of it (a backup that stored nothing new)."""
+    if index.restored_files is not None and index.restored_files == set(index.index_files):
+        return
     db_path, facts_path = _paths(folder, repo)
     ensure_dir(folder)
     _remove_stale_temporaries(folder)

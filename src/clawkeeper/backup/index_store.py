@@ -89,6 +89,7 @@ class MasterIndex:
     _pack_nos: dict[str, int] = field(default_factory=dict)
     _marked_nos: set[int] = field(default_factory=set)
     _seed: Callable[[str], None] | None = None  # writes a kept index's file (`restored`)
+    restored_files: frozenset[str] | None = None  # the index files a kept copy brought (`restored`)
 
     def __post_init__(self) -> None:
         self._owner = os.getpid()
@@ -112,7 +113,7 @@ class MasterIndex:
     ) -> MasterIndex:
         """An index whose file `seed(path)` writes (a copy of one saved with its `state`).
         Raises KeyError, TypeError or ValueError on a state that does not parse."""
-        index = cls(marked=marked, _seed=seed)
+        index = cls(marked=marked, _seed=seed, restored_files=frozenset(state["index_files"]))
         for pack_id, size in state["packs"]:
             index._pack_no(str(pack_id))
             index.pack_sizes[str(pack_id)] = int(size)

@@ -70,6 +70,10 @@ def test_the_next_backup_starts_from_the_kept_index_and_reads_only_newer_index_f
     os.utime(stale, (1, 1))
     _backup(repo_path, _folder(tmp_path, "b2"), kept)
     assert not stale.exists() and fresh_tmp.exists()  # a running backup's may be fresh
+    kept_file = next(kept.glob("*.sqlite"))
+    before = kept_file.stat()
+    _backup(repo_path, tmp_path / "b2", kept)  # stores nothing new: the kept copy stays as it is
+    assert (kept_file.stat().st_ino, kept_file.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     extra = create_snapshot(reopen(repo_path), plain_sources([_folder(tmp_path, "c")])).snapshot.id  # unkept
 
     kept_names = set(json.loads(next(kept.glob("*.json")).read_text())["state"]["index_files"])
